@@ -1,0 +1,139 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// One settings list for every target, so the language mode and upcoming
+// features are decided in one place.
+let settings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "costsync",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "costsync", targets: ["costsync"]),
+        .executable(name: "costsync-sim", targets: ["costsync-sim"]),
+        .executable(name: "costsync-bench", targets: ["costsync-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // The C-interop layer: the system's libsqlite3, nothing vendored.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // Connection, statements, transactions, migrations over CSQLite.
+        .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: settings),
+        // Values shared by every layer: Day, Money, CostLine.
+        .target(name: "CostModel", swiftSettings: settings),
+        // The schema and the write path of the sync engine.
+        .target(name: "CostStore", dependencies: ["SQLite", "CostModel"], swiftSettings: settings),
+        // A pull parser over JSON bytes that hands numbers over as text.
+        .target(name: "JSONScanner", swiftSettings: settings),
+        // The shared HTTP client, retries, pacing and the provider error type.
+        .target(
+            name: "ProviderHTTP",
+            dependencies: [
+                "CostModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "AnthropicProvider",
+            dependencies: ["CostModel", "JSONScanner", "ProviderHTTP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "ClickHouseProvider",
+            dependencies: ["CostModel", "JSONScanner", "ProviderHTTP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
+        ),
+        // Both provider APIs served from a seed on loopback, with fault switches.
+        .target(
+            name: "Simulator",
+            dependencies: [
+                "CostModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "Config",
+            dependencies: ["CostModel", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: settings
+        ),
+        // sd_notify datagrams and a journald-aware log handler, without libsystemd.
+        .target(
+            name: "SystemdSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "SyncEngine",
+            dependencies: [
+                "CostModel", "CostStore", "ProviderHTTP", "AnthropicProvider", "ClickHouseProvider", "Config",
+                "SystemdSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "costsync",
+            dependencies: [
+                "SyncEngine", "Config", "CostStore", "Simulator", "SystemdSupport", "ProviderHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "costsync-sim",
+            dependencies: ["Simulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "costsync-bench",
+            dependencies: [
+                "CSQLite", "SQLite", "CostModel", "CostStore", "AnthropicProvider", "ClickHouseProvider", "Simulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "StorageTests", dependencies: ["SQLite", "CostStore", "CostModel", "CSQLite"], swiftSettings: settings),
+        .testTarget(name: "CostModelTests", dependencies: ["CostModel", "JSONScanner"], swiftSettings: settings),
+        .testTarget(
+            name: "ProviderTests",
+            dependencies: [
+                "AnthropicProvider", "ClickHouseProvider", "ProviderHTTP", "Simulator", "CostModel", "JSONScanner",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemdSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: settings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Simulator", "CostModel", "SQLite", "CostStore"],
+            swiftSettings: settings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
