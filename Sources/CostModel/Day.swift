@@ -126,7 +126,7 @@ public struct DayRange: Sendable, Hashable, Sequence, CustomStringConvertible {
         var result: [DayRange] = []
         var start = first
         while start <= last {
-            let end = min(start.advanced(by: maxDays - 1), last)
+            let end = Swift.min(start.advanced(by: maxDays - 1), last)
             result.append(DayRange(start, end))
             start = end.advanced(by: 1)
         }

@@ -50,9 +50,10 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// 2 turns Anthropic's cents into dollars, 0 keeps the unit.
     public static func parse(_ text: some StringProtocol, decimalShift: Int = 0) throws(MoneyError) -> Money {
         var copy = String(text)
-        return try copy.withUTF8 { (bytes) throws(MoneyError) -> Money in
-            try parse(utf8: bytes, decimalShift: decimalShift)
+        let result = copy.withUTF8 { bytes in
+            Result { () throws(MoneyError) -> Money in try parse(utf8: bytes, decimalShift: decimalShift) }
         }
+        return try result.get()
     }
 
     /// Anthropic reports amounts as decimal strings in cents, the lowest unit of
@@ -144,7 +145,9 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// leading or trailing zeros beyond the one before the point.
     public var text: String {
         let negative = significand < 0
-        var digits = String(significand.magnitude)
+        let mag = significand.magnitude
+        // UInt64's rendering is much cheaper than UInt128's, and almost every amount fits it.
+        var digits = mag <= UInt128(UInt64.max) ? String(UInt64(mag)) : String(mag)
         if scale > 0 {
             if digits.utf8.count <= scale {
                 digits = String(repeating: "0", count: scale - digits.utf8.count + 1) + digits

@@ -1,0 +1,356 @@
+import CostModel
+import SQLite
+
+/// Which org's data: the `(provider, org)` pair that keys cursors and partitions.
+public struct OrgKey: Sendable, Hashable, CustomStringConvertible {
+    public let provider: Provider
+    public let org: String
+    public init(_ provider: Provider, _ org: String) {
+        self.provider = provider
+        self.org = org
+    }
+    public var description: String { "\(provider)/\(org)" }
+}
+
+/// One fetched day ready to be written, with the finality the engine decided.
+public struct DayWrite: Sendable {
+    public var day: Day
+    public var lines: [CostLine]
+    public var isFinal: Bool
+    public init(day: Day, lines: [CostLine], isFinal: Bool) {
+        self.day = day
+        self.lines = lines
+        self.isFinal = isFinal
+    }
+}
+
+/// How the cursor may move after a write: from where it stands (or from
+/// `start` when the org has none yet) over consecutive final days, never past
+/// `limit` and never backwards.
+public struct CursorRule: Sendable {
+    public var start: Day
+    public var limit: Day
+    public init(start: Day, limit: Day) {
+        self.start = start
+        self.limit = limit
+    }
+}
+
+/// What a write changed, for logs and progress.
+public struct WriteSummary: Sendable, Equatable {
+    public var days = 0
+    public var inserted = 0
+    public var updated = 0
+    public var deleted = 0
+    public var unchanged = 0
+    public var nextDay: Day?
+    public init() {}
+    public var rowsWritten: Int { inserted + updated }
+    /// Rows the provider sent for these days, changed or not.
+    public var rowsSeen: Int { inserted + updated + unchanged }
+}
+
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case duplicateLineKey(OrgKey, Day, String)
+    case sumOutOfRange(OrgKey, Day)
+
+    public var description: String {
+        switch self {
+        case let .duplicateLineKey(key, day, lineKey):
+            "\(key) \(day): two lines share the key '\(lineKey)'; refusing to let one overwrite the other (a provider decoding bug)"
+        case let .sumOutOfRange(key, day):
+            "\(key) \(day): the day's total does not fit 64-bit nanos"
+        }
+    }
+}
+
+/// The one owner of the database connection: every read and write of costsync
+/// goes through this actor, on a serial queue of its own.
+public actor CostStore {
+    let db: Connection
+    private let executor: SerialQueueExecutor
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// Opens (creating if needed) and migrates the database at `path`.
+    public init(path: String) throws {
+        self.db = try Connection(path: path)
+        self.executor = SerialQueueExecutor(label: "costsync.store")
+        try db.migrate(Schema.migrations)
+    }
+
+    public static func inMemory() throws -> CostStore { try CostStore(path: ":memory:") }
+
+    /// Runs `body` on the store's connection, for queries this type has no method for.
+    public func withConnection<T: Sendable>(_ body: (Connection) throws -> T) throws -> T { try body(db) }
+
+    // MARK: The write path
+
+    static let upsertSQL: String = {
+        let dims = Schema.dimensionColumns
+        let columns = ["provider", "org", "day", "line_key", "scope_id", "scope_name", "item", "amount", "amount_nanos",
+                       "currency", "is_final", "fetched_at"] + dims + ["x_extras"]
+        let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
+        let updated = columns.dropFirst(4)
+        let set = updated.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        // fetched_at alone does not count as a change: an unchanged line keeps
+        // the time it was last really written, and re-running a replacement
+        // writes nothing.
+        let changed = updated.filter { $0 != "fetched_at" }.map { "costs.\($0) IS NOT excluded.\($0)" }.joined(separator: " OR ")
+        return """
+        INSERT INTO costs (\(columns.joined(separator: ", "))) VALUES (\(placeholders))
+        ON CONFLICT (provider, org, day, line_key) DO UPDATE SET \(set) WHERE \(changed)
+        """
+    }()
+
+    /// Replaces each day's partition of `key` with its new lines in ONE
+    /// transaction: new lines inserted, changed ones updated, vanished ones
+    /// deleted, the day's `sync_days` row written, and the cursor moved under
+    /// `cursor` — so rows and cursor are committed together or not at all.
+    @discardableResult
+    public func replaceDays(_ days: [DayWrite], for key: OrgKey, fetchedAt: Timestamp, cursor: CursorRule?) throws -> WriteSummary {
+        try db.transaction(.immediate) {
+            var summary = WriteSummary()
+            let fetched = fetchedAt.description
+            for day in days {
+                try replacePartition(day, key: key, fetchedAt: fetched, summary: &summary)
+            }
+            if let cursor { summary.nextDay = try advanceCursor(key, cursor) }
+            return summary
+        }
+    }
+
+    private func replacePartition(_ write: DayWrite, key: OrgKey, fetchedAt: String, summary: inout WriteSummary) throws {
+        let dayText = write.day.description
+        let existing = try db.cached("SELECT line_key FROM costs WHERE provider = ?1 AND org = ?2 AND day = ?3")
+        try existing.bind(key.provider.rawValue, at: 1)
+        try existing.bind(key.org, at: 2)
+        try existing.bind(dayText, at: 3)
+        var stale = Set<String>()
+        defer { existing.reset() }
+        while try existing.step() { stale.insert(existing.text(0) ?? "") }
+        existing.reset()
+
+        // Rows in primary-key order append to the B-tree instead of splitting
+        // pages all over it: close to twice the insert rate.
+        let lines = write.lines.sorted { $0.lineKey < $1.lineKey }
+        let insert = try db.cached(Self.upsertSQL)
+        defer { insert.reset() }
+        // Bindings survive sqlite3_reset: the day's constant columns are bound once.
+        try insert.bind(key.provider.rawValue, at: 1)
+        try insert.bind(key.org, at: 2)
+        try insert.bind(dayText, at: 3)
+        try insert.bind(key.provider.currency, at: 10)
+        try insert.bind(write.isFinal ? 1 : 0, at: 11)
+        try insert.bind(fetchedAt, at: 12)
+        var total: Int64 = 0
+        var previousKey: String?
+        for line in lines {
+            if line.lineKey == previousKey { throw StoreError.duplicateLineKey(key, write.day, line.lineKey) }
+            previousKey = line.lineKey
+            let (sum, overflow) = total.addingReportingOverflow(line.amount.nanos)
+            guard !overflow else { throw StoreError.sumOutOfRange(key, write.day) }
+            total = sum
+            try insert.bind(line.lineKey, at: 4)
+            try insert.bind(line.scopeID, at: 5)
+            try insert.bind(line.scopeName, at: 6)
+            try insert.bind(line.item, at: 7)
+            try insert.bind(line.amount.text, at: 8)
+            try insert.bind(line.amount.nanos, at: 9)
+            let d = line.dimensions
+            try insert.bind(d.workspaceID, at: 13)
+            try insert.bind(d.description, at: 14)
+            try insert.bind(d.costType, at: 15)
+            try insert.bind(d.model, at: 16)
+            try insert.bind(d.tokenType, at: 17)
+            try insert.bind(d.contextWindow, at: 18)
+            try insert.bind(d.serviceTier, at: 19)
+            try insert.bind(d.inferenceGeo, at: 20)
+            try insert.bind(d.entityType, at: 21)
+            try insert.bind(d.entityID, at: 22)
+            try insert.bind(d.entityName, at: 23)
+            try insert.bind(d.serviceID, at: 24)
+            try insert.bind(d.dataWarehouseID, at: 25)
+            try insert.bind(d.metric, at: 26)
+            try insert.bind(line.extras, at: 27)
+            _ = try insert.step()
+            insert.reset()
+            let wasStored = stale.remove(line.lineKey) != nil
+            if db.changes == 0 {
+                summary.unchanged += 1
+            } else if wasStored {
+                summary.updated += 1
+            } else {
+                summary.inserted += 1
+            }
+        }
+        if !stale.isEmpty {
+            let delete = try db.cached("DELETE FROM costs WHERE provider = ?1 AND org = ?2 AND day = ?3 AND line_key = ?4")
+            defer { delete.reset() }
+            try delete.bind(key.provider.rawValue, at: 1)
+            try delete.bind(key.org, at: 2)
+            try delete.bind(dayText, at: 3)
+            for lineKey in stale {
+                try delete.bind(lineKey, at: 4)
+                _ = try delete.step()
+                delete.reset()
+            }
+            summary.deleted += stale.count
+        }
+        let dayRow = try db.cached("""
+            INSERT INTO sync_days (provider, org, day, fetched_at, is_final, row_count, amount_nanos)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            ON CONFLICT (provider, org, day) DO UPDATE SET
+                fetched_at = excluded.fetched_at, is_final = excluded.is_final,
+                row_count = excluded.row_count, amount_nanos = excluded.amount_nanos
+            """)
+        try dayRow.execute([.text(key.provider.rawValue), .text(key.org), .text(dayText), .text(fetchedAt),
+                            .integer(write.isFinal ? 1 : 0), .integer(Int64(lines.count)), .integer(total)])
+        summary.days += 1
+    }
+
+    /// Moves `next_day` over consecutive final days. Derived from `sync_days`
+    /// inside the writing transaction, so the cursor can never claim a day
+    /// whose rows are not committed with it.
+    private func advanceCursor(_ key: OrgKey, _ rule: CursorRule) throws -> Day {
+        let stored = try cursorDay(key)
+        var next = stored ?? rule.start
+        let isFinal = try db.cached("SELECT is_final FROM sync_days WHERE provider = ?1 AND org = ?2 AND day = ?3")
+        while next < rule.limit {
+            let final = try isFinal.query([.text(key.provider.rawValue), .text(key.org), .text(next.description)]) { $0.int64(0) }
+            guard final.first == 1 else { break }
+            next = next.advanced(by: 1)
+        }
+        if stored == nil || next > stored! {
+            try db.cached("""
+                INSERT INTO sync_cursor (provider, org, next_day) VALUES (?1, ?2, ?3)
+                ON CONFLICT (provider, org) DO UPDATE SET next_day = max(next_day, excluded.next_day)
+                """).execute([.text(key.provider.rawValue), .text(key.org), .text(next.description)])
+        }
+        return max(next, stored ?? next)
+    }
+
+    private func cursorDay(_ key: OrgKey) throws -> Day? {
+        try db.cached("SELECT next_day FROM sync_cursor WHERE provider = ?1 AND org = ?2")
+            .query([.text(key.provider.rawValue), .text(key.org)]) { $0.text(0).flatMap { Day($0) } }
+            .first ?? nil
+    }
+
+    // MARK: Cursor bookkeeping
+
+    /// The first day not yet final for `key`, or nil when it was never synced.
+    public func nextDay(_ key: OrgKey) throws -> Day? { try cursorDay(key) }
+
+    /// Days of `range` already stored as final: a backfill skips them.
+    public func finalDays(_ key: OrgKey, in range: DayRange) throws -> Set<Day> {
+        let rows = try db.cached("""
+            SELECT day FROM sync_days WHERE provider = ?1 AND org = ?2 AND day BETWEEN ?3 AND ?4 AND is_final = 1
+            """).query([.text(key.provider.rawValue), .text(key.org), .text(range.first.description), .text(range.last.description)]) {
+            $0.text(0).flatMap { Day($0) }
+        }
+        return Set(rows.compactMap { $0 })
+    }
+
+    /// Notes the start of a sync attempt, creating the cursor at `start` if the org has none.
+    public func recordAttempt(_ key: OrgKey, at time: Timestamp, start: Day) throws {
+        try db.cached("""
+            INSERT INTO sync_cursor (provider, org, next_day, last_attempt_at) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT (provider, org) DO UPDATE SET last_attempt_at = excluded.last_attempt_at
+            """).execute([.text(key.provider.rawValue), .text(key.org), .text(start.description), .text(time.description)])
+    }
+
+    public func recordSuccess(_ key: OrgKey, at time: Timestamp) throws {
+        try db.cached("""
+            UPDATE sync_cursor SET last_success_at = ?3, last_error = NULL, consecutive_failures = 0
+            WHERE provider = ?1 AND org = ?2
+            """).execute([.text(key.provider.rawValue), .text(key.org), .text(time.description)])
+    }
+
+    /// Records a failure; the org's rows and cursor are left exactly as they were.
+    public func recordFailure(_ key: OrgKey, at time: Timestamp, error: String) throws {
+        try db.cached("""
+            UPDATE sync_cursor SET last_error = ?3, consecutive_failures = consecutive_failures + 1
+            WHERE provider = ?1 AND org = ?2
+            """).execute([.text(key.provider.rawValue), .text(key.org), .text(error)])
+        _ = time
+    }
+
+    // MARK: Reading back
+
+    /// The stored lines of one day, in key order.
+    public func lines(_ key: OrgKey, day: Day) throws -> [StoredLine] {
+        try db.cached("""
+            SELECT line_key, scope_id, item, amount, amount_nanos, is_final, fetched_at, workspace_id, x_extras
+            FROM costs WHERE provider = ?1 AND org = ?2 AND day = ?3 ORDER BY line_key
+            """).query([.text(key.provider.rawValue), .text(key.org), .text(day.description)]) { s in
+            StoredLine(lineKey: s.text(0) ?? "", scopeID: s.text(1) ?? "", item: s.text(2) ?? "", amount: s.text(3) ?? "",
+                       amountNanos: s.int64(4), isFinal: s.int64(5) == 1, fetchedAt: s.text(6) ?? "",
+                       workspaceID: s.text(7), extras: s.text(8))
+        }
+    }
+
+    /// Everything `costsync status` shows about one org.
+    public func state(of key: OrgKey, since start: Day) throws -> OrgSyncState {
+        let k: [SQLiteValue] = [.text(key.provider.rawValue), .text(key.org)]
+        let cursor = try db.query("""
+            SELECT next_day, last_attempt_at, last_success_at, last_error, consecutive_failures
+            FROM sync_cursor WHERE provider = ?1 AND org = ?2
+            """, k) { s in (s.text(0).flatMap { Day($0) }, s.text(1), s.text(2), s.text(3), Int(s.int64(4))) }.first
+        let days = try db.query("SELECT day, row_count FROM sync_days WHERE provider = ?1 AND org = ?2 ORDER BY day", k) { s in
+            (s.text(0).flatMap { Day($0) }, s.int64(1))
+        }
+        var state = OrgSyncState(key: key)
+        state.nextDay = cursor?.0
+        state.lastAttemptAt = cursor?.1
+        state.lastSuccessAt = cursor?.2
+        state.lastError = cursor?.3
+        state.consecutiveFailures = cursor?.4 ?? 0
+        state.daysStored = days.count
+        state.rowsStored = Int(days.reduce(0) { $0 + $1.1 })
+        state.firstDay = days.first?.0
+        if let next = state.nextDay {
+            let stored = Set(days.compactMap(\.0))
+            var from = min(start, state.firstDay ?? start)
+            var gapStart: Day?
+            while from < next {
+                if stored.contains(from) {
+                    if let g = gapStart { state.gaps.append(DayRange(g, from.advanced(by: -1))); gapStart = nil }
+                } else if gapStart == nil {
+                    gapStart = from
+                }
+                from = from.advanced(by: 1)
+            }
+            if let g = gapStart { state.gaps.append(DayRange(g, next.advanced(by: -1))) }
+        }
+        return state
+    }
+}
+
+/// A `costs` row as read back, for tests and `status`.
+public struct StoredLine: Sendable, Equatable {
+    public var lineKey: String
+    public var scopeID: String
+    public var item: String
+    public var amount: String
+    public var amountNanos: Int64
+    public var isFinal: Bool
+    public var fetchedAt: String
+    public var workspaceID: String?
+    public var extras: String?
+}
+
+/// One org's sync state, as `costsync status` reports it.
+public struct OrgSyncState: Sendable, Equatable {
+    public var key: OrgKey
+    public var nextDay: Day?
+    public var lastAttemptAt: String?
+    public var lastSuccessAt: String?
+    public var lastError: String?
+    public var consecutiveFailures = 0
+    public var daysStored = 0
+    public var rowsStored = 0
+    public var firstDay: Day?
+    /// Days before the cursor with no `sync_days` row.
+    public var gaps: [DayRange] = []
+    public init(key: OrgKey) { self.key = key }
+}

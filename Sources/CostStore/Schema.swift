@@ -1,0 +1,143 @@
+import SQLite
+
+/// The database schema of product.md, as an ordered list of migrations. The
+/// schema is the users' interface (they query it with sqlite3, Grafana,
+/// pandas): a released migration is never edited, only followed by a new one.
+public enum Schema {
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "costs, cursors, fetched days and the views", sql: v1),
+    ]
+
+    public static var currentVersion: Int32 { migrations.map(\.version).max() ?? 0 }
+
+    /// The provider's dimension columns, in the order the write path binds them.
+    static let dimensionColumns = [
+        "workspace_id", "description", "cost_type", "model", "token_type", "context_window", "service_tier",
+        "inference_geo", "entity_type", "entity_id", "entity_name", "service_id", "data_warehouse_id", "metric",
+    ]
+
+    // `costs` is WITHOUT ROWID: rows are clustered on the primary key, so a day's
+    // partition is one contiguous range to read, replace or delete, and each
+    // insert writes one B-tree instead of a table plus its key index.
+    // Keys are NOT NULL: SQLite treats NULLs as distinct in a key, so a nullable
+    // column there would duplicate rows silently.
+    static let v1 = """
+    CREATE TABLE costs (
+        provider          TEXT    NOT NULL CHECK (provider IN ('anthropic', 'clickhouse')),
+        org               TEXT    NOT NULL,
+        day               TEXT    NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+        line_key          TEXT    NOT NULL,
+        scope_id          TEXT    NOT NULL,
+        scope_name        TEXT,
+        item              TEXT    NOT NULL,
+        amount            TEXT    NOT NULL,
+        amount_nanos      INTEGER NOT NULL,
+        currency          TEXT    NOT NULL,
+        is_final          INTEGER NOT NULL CHECK (is_final IN (0, 1)),
+        fetched_at        TEXT    NOT NULL,
+        workspace_id      TEXT,
+        description       TEXT,
+        cost_type         TEXT,
+        model             TEXT,
+        token_type        TEXT,
+        context_window    TEXT,
+        service_tier      TEXT,
+        inference_geo     TEXT,
+        entity_type       TEXT,
+        entity_id         TEXT,
+        entity_name       TEXT,
+        service_id        TEXT,
+        data_warehouse_id TEXT,
+        metric            TEXT,
+        x_extras          TEXT,
+        PRIMARY KEY (provider, org, day, line_key)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE sync_cursor (
+        provider             TEXT    NOT NULL,
+        org                  TEXT    NOT NULL,
+        next_day             TEXT    NOT NULL,
+        last_attempt_at      TEXT,
+        last_success_at      TEXT,
+        last_error           TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (provider, org)
+    ) STRICT;
+
+    CREATE TABLE sync_days (
+        provider     TEXT    NOT NULL,
+        org          TEXT    NOT NULL,
+        day          TEXT    NOT NULL,
+        fetched_at   TEXT    NOT NULL,
+        is_final     INTEGER NOT NULL CHECK (is_final IN (0, 1)),
+        row_count    INTEGER NOT NULL,
+        amount_nanos INTEGER NOT NULL,
+        PRIMARY KEY (provider, org, day)
+    ) STRICT, WITHOUT ROWID;
+
+    -- Views for people at the sqlite3 prompt. `amount` is REAL for reading
+    -- only; sum amount_nanos for exact totals.
+    CREATE VIEW daily_costs AS
+    SELECT provider, org, day, currency,
+           SUM(amount_nanos) / 1e9 AS amount,
+           SUM(amount_nanos)       AS amount_nanos,
+           MIN(is_final)           AS is_final,
+           COUNT(*)                AS lines
+    FROM costs
+    GROUP BY provider, org, day, currency;
+
+    CREATE VIEW monthly_costs AS
+    SELECT provider, org, substr(day, 1, 7) AS month, currency,
+           SUM(amount_nanos) / 1e9 AS amount,
+           SUM(amount_nanos)       AS amount_nanos,
+           MIN(is_final)           AS is_final,
+           COUNT(DISTINCT day)     AS days
+    FROM costs
+    GROUP BY provider, org, substr(day, 1, 7), currency;
+
+    -- FOCUS 1.2: the 21 mandatory columns, then the conditional ones that fit,
+    -- then costsync's own as x_ columns. ClickHouse bills in credits (CHC):
+    -- its rows carry PricingCurrency = 'CHC' and PricingCurrencyEffectiveCost.
+    CREATE VIEW focus_costs AS
+    SELECT
+        amount_nanos / 1e9                                        AS BilledCost,
+        org                                                       AS BillingAccountId,
+        org                                                       AS BillingAccountName,
+        currency                                                  AS BillingCurrency,
+        date(day, 'start of month', '+1 month') || 'T00:00:00Z'   AS BillingPeriodEnd,
+        date(day, 'start of month') || 'T00:00:00Z'               AS BillingPeriodStart,
+        'Usage'                                                   AS ChargeCategory,
+        NULL                                                      AS ChargeClass,
+        item                                                      AS ChargeDescription,
+        date(day, '+1 day') || 'T00:00:00Z'                       AS ChargePeriodEnd,
+        day || 'T00:00:00Z'                                       AS ChargePeriodStart,
+        amount_nanos / 1e9                                        AS ContractedCost,
+        amount_nanos / 1e9                                        AS EffectiveCost,
+        CASE provider WHEN 'anthropic' THEN 'Anthropic' ELSE 'ClickHouse' END AS InvoiceIssuerName,
+        amount_nanos / 1e9                                        AS ListCost,
+        NULL                                                      AS PricingQuantity,
+        NULL                                                      AS PricingUnit,
+        CASE provider WHEN 'anthropic' THEN 'Anthropic' ELSE 'ClickHouse' END AS ProviderName,
+        CASE provider WHEN 'anthropic' THEN 'Anthropic' ELSE 'ClickHouse' END AS PublisherName,
+        CASE provider WHEN 'anthropic' THEN 'AI and Machine Learning' ELSE 'Databases' END AS ServiceCategory,
+        CASE provider WHEN 'anthropic' THEN 'Claude API' ELSE 'ClickHouse Cloud' END AS ServiceName,
+        CASE provider WHEN 'anthropic' THEN scope_id ELSE data_warehouse_id END AS SubAccountId,
+        CASE provider WHEN 'anthropic' THEN scope_name ELSE NULL END AS SubAccountName,
+        entity_id                                                 AS ResourceId,
+        entity_name                                               AS ResourceName,
+        entity_type                                               AS ResourceType,
+        COALESCE(metric, token_type, cost_type)                   AS SkuMeter,
+        CASE currency WHEN 'CHC' THEN 'CHC' ELSE NULL END         AS PricingCurrency,
+        CASE currency WHEN 'CHC' THEN amount_nanos / 1e9 ELSE NULL END AS PricingCurrencyEffectiveCost,
+        provider                                                  AS x_Provider,
+        day                                                       AS x_Day,
+        line_key                                                  AS x_LineKey,
+        amount                                                    AS x_Amount,
+        amount_nanos                                              AS x_AmountNanos,
+        is_final                                                  AS x_IsFinal,
+        model                                                     AS x_Model,
+        service_tier                                              AS x_ServiceTier,
+        inference_geo                                             AS x_InferenceGeo
+    FROM costs;
+    """
+}
