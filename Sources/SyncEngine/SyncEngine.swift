@@ -1,1 +1,47 @@
-// Filled in by the sync engine work.
+import Config
+import CostModel
+import CostStore
+import Logging
+
+/// Syncs every org once, a bounded number at a time. One org's failure is
+/// its own outcome: it is recorded on its cursor and never stops the others.
+public struct SyncEngine: Sendable {
+    public let sources: [any CostSource]
+    public let store: CostStore
+    public let settings: SyncSettings
+    public let clock: WallClock
+    public let logger: Logger
+    public let progress: @Sendable (ProgressEvent) -> Void
+
+    public init(sources: [any CostSource], store: CostStore, settings: SyncSettings, clock: WallClock, logger: Logger,
+                progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) {
+        self.sources = sources
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+        self.progress = progress
+    }
+
+    /// One pass over every org; outcomes come back in the sources' order.
+    public func pass(_ mode: SyncMode) async -> [OrgOutcome] {
+        var outcomes: [(Int, OrgOutcome)] = []
+        await withTaskGroup(of: (Int, OrgOutcome).self) { group in
+            var waiting = sources.enumerated().makeIterator()
+            func startNext() -> Bool {
+                guard let (index, source) = waiting.next() else { return false }
+                let sync = OrgSync(source: source, store: store, settings: settings, clock: clock, logger: logger, progress: progress)
+                group.addTask { (index, await sync.run(mode)) }
+                return true
+            }
+            for _ in 0..<max(1, settings.maxConcurrentOrgs) where !Task.isCancelled {
+                guard startNext() else { break }
+            }
+            while let finished = await group.next() {
+                outcomes.append(finished)
+                if !Task.isCancelled { _ = startNext() }
+            }
+        }
+        return outcomes.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+}

@@ -1,1 +1,45 @@
-print("bench")
+import ArgumentParser
+import CostModel
+import CostStore
+import Foundation
+
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "costsync-bench",
+        abstract: "costsync's benchmarks; each prints its figure beside this machine's floor.",
+        subcommands: [StorageBench.self])
+}
+
+struct StorageBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storage", abstract: "Replace 365 days × 2,000 lines through CostStore, beside the raw C floor.")
+
+    @Option(help: "Days to write.") var days = 365
+    @Option(help: "Lines a day.") var lines = 2000
+    @Option(help: "Days per transaction, as a backfill page writes them.") var batch = 31
+
+    func run() async throws {
+        let org = OrgKey(.anthropic, "bench")
+        let workload = Workload.anthropicYear(days: days, linesPerDay: lines, from: Day("2025-01-01")!)
+        let rows = workload.reduce(0) { $0 + $1.lines.count }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("costsync-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+
+        let floor = try Floor.insert(workload, org: org, path: dir.appendingPathComponent("floor.sqlite").path)
+        print("floor: \(Int(floor)) rows/s (raw C API, one prepared statement, one transaction, \(rows) rows)")
+
+        let store = try CostStore(path: dir.appendingPathComponent("store.sqlite").path)
+        let clock = ContinuousClock()
+        let start = clock.now
+        var offset = 0
+        while offset < workload.count {
+            let slice = Array(workload[offset..<min(offset + batch, workload.count)])
+            try await store.replaceDays(slice, for: org, fetchedAt: Timestamp(secondsSinceEpoch: 1_767_225_600), cursor: nil)
+            offset += batch
+        }
+        let ours = rate(rows, clock.now - start)
+        print("storage: \(Int(ours)) rows/s (CostStore.replaceDays, \(batch)-day transactions) = \(String(format: "%.2f", ours / floor))× floor")
+    }
+}

@@ -1,0 +1,135 @@
+import CostModel
+import CostStore
+import Config
+import Logging
+
+/// What one org's sync came to; the engine collects these, one per org.
+public struct OrgOutcome: Sendable {
+    public var key: OrgKey
+    public var range: DayRange?
+    public var days = 0
+    public var rows = 0
+    public var summary = WriteSummary()
+    /// The failure, already worded for a person; nil on success.
+    public var error: String?
+    /// The failure was a cancellation (SIGTERM), not the org's fault.
+    public var cancelled = false
+
+    public var succeeded: Bool { error == nil && !cancelled }
+}
+
+/// A report of progress, sent after every page written.
+public struct ProgressEvent: Sendable {
+    public var key: OrgKey
+    public var daysWritten: Int
+    public var rowsWritten: Int
+    public var daysPlanned: Int
+}
+
+/// What to fetch for an org.
+public enum SyncMode: Sendable, Equatable {
+    /// `run`: from the cursor (or `start_date`) through today.
+    case poll
+    /// `backfill`: the given days, skipping those already final.
+    case backfill(DayRange)
+}
+
+/// Syncs one org: plan, fetch page by page, write each page in one transaction
+/// with the cursor, and record the attempt's outcome on the cursor row.
+struct OrgSync {
+    let source: any CostSource
+    let store: CostStore
+    let settings: SyncSettings
+    let clock: WallClock
+    let logger: Logger
+    let progress: @Sendable (ProgressEvent) -> Void
+
+    var key: OrgKey { OrgKey(source.provider, source.org) }
+
+    func run(_ mode: SyncMode) async -> OrgOutcome {
+        var outcome = OrgOutcome(key: key)
+        var logger = logger
+        logger[metadataKey: "provider"] = "\(key.provider)"
+        logger[metadataKey: "org"] = "\(key.org)"
+        let today = clock.today
+        do {
+            try await store.recordAttempt(key, at: clock.now, start: settings.startDate)
+            let cursor = try await store.nextDay(key) ?? settings.startDate
+            let range: DayRange
+            var skip = Set<Day>()
+            switch mode {
+            case .poll:
+                range = DayRange(min(cursor, today), today)
+            case .backfill(let requested):
+                // Days after today do not exist yet at the provider.
+                guard requested.first <= today else { return outcome }
+                range = DayRange(requested.first, min(requested.last, today))
+                skip = try await store.finalDays(key, in: range)
+            }
+            outcome.range = range
+            let plan = FetchPlanner.ranges(range, skipping: skip, maxDaysPerRequest: source.maxDaysPerRequest)
+            let planned = plan.reduce(0) { $0 + $1.count }
+            logger.info("sync started", metadata: [
+                "days.from": "\(range.first)", "days.to": "\(range.last)", "days.planned": "\(planned)",
+                "requests.windows": "\(plan.count)",
+            ])
+            let rule = FinalityRule(settleDays: settings.settleDays)
+            let cursorRule = CursorRule(start: settings.startDate, limit: today)
+            let tally = Tally()
+            let skipped = skip
+            let pageLogger = logger
+            for window in plan {
+                try await source.fetch(window) { days in
+                    let writes = days.compactMap { costs -> DayWrite? in
+                        // Only days asked for, and never a day the store already holds as final.
+                        guard window.contains(costs.day), !skipped.contains(costs.day) else { return nil }
+                        return DayWrite(day: costs.day, lines: costs.lines,
+                                        isFinal: rule.isFinal(costs.day, providerLocked: costs.providerLocked, today: today))
+                    }
+                    guard !writes.isEmpty else { return }
+                    let summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule)
+                    let total = await tally.add(summary)
+                    pageLogger.debug("days replaced", metadata: [
+                        "days.from": "\(writes.first!.day)", "days.to": "\(writes.last!.day)",
+                        "rows.written": "\(summary.rowsWritten)", "rows.deleted": "\(summary.deleted)",
+                    ])
+                    progress(ProgressEvent(key: key, daysWritten: total.days, rowsWritten: total.rowsSeen, daysPlanned: planned))
+                }
+            }
+            outcome.summary = await tally.total
+            outcome.days = outcome.summary.days
+            outcome.rows = outcome.summary.rowsSeen
+            try await store.recordSuccess(key, at: clock.now)
+            let next = try await store.nextDay(key).map { "\($0)" } ?? "-"
+            logger.info("sync finished", metadata: [
+                "days": "\(outcome.days)", "rows.written": "\(outcome.summary.rowsWritten)",
+                "rows.deleted": "\(outcome.summary.deleted)", "next_day": "\(next)",
+            ])
+        } catch is CancellationError {
+            outcome.cancelled = true
+            logger.notice("sync cancelled; committed days are kept, nothing half-written")
+        } catch {
+            let text = String(describing: error)
+            outcome.error = text
+            logger.error("sync failed", metadata: ["error": "\(text)"])
+            // Recording the failure must not be skipped because the task is being
+            // cancelled; if the database itself failed, there is nothing more to do
+            // than the log line above.
+            try? await store.recordFailure(key, at: clock.now, error: text)
+        }
+        return outcome
+    }
+}
+
+/// Totals across the pages of one org's sync (the sink runs on several tasks' behalf).
+actor Tally {
+    private(set) var total = WriteSummary()
+    func add(_ s: WriteSummary) -> WriteSummary {
+        total.days += s.days
+        total.inserted += s.inserted
+        total.updated += s.updated
+        total.deleted += s.deleted
+        total.unchanged += s.unchanged
+        return total
+    }
+}

@@ -1,0 +1,66 @@
+import CSQLite
+import CostModel
+import CostStore
+import SQLite
+
+/// The floor: the same rows inserted through the raw C API, one prepared
+/// statement, one transaction, the same schema and pragmas. Nothing costsync
+/// does can be faster than this on this machine, so every figure is printed
+/// beside it.
+enum Floor {
+    static func insert(_ days: [DayWrite], org: OrgKey, path: String) throws -> Double {
+        // The schema and pragmas come from the real code, so the floor measures
+        // the same B-trees; everything after is bare libsqlite3.
+        do {
+            let db = try Connection(path: path)
+            try db.migrate(Schema.migrations)
+        }
+        var db: OpaquePointer?
+        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK, let db else { fatalError("open") }
+        defer { sqlite3_close_v2(db) }
+        sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", nil, nil, nil)
+        let sql = "INSERT INTO costs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)"
+        var stmt: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK, let stmt else { fatalError(String(cString: sqlite3_errmsg(db))) }
+        defer { sqlite3_finalize(stmt) }
+        // Every value is made into a C string before the clock starts.
+        let rows: [[String?]] = days.flatMap { write in
+            write.lines.sorted { $0.lineKey < $1.lineKey }.map { l in
+                let d = l.dimensions
+                return [org.provider.rawValue, org.org, write.day.description, l.lineKey, l.scopeID, l.scopeName, l.item,
+                        l.amount.text, nil, org.provider.currency, nil, "2026-01-01T00:00:00Z", d.workspaceID, d.description,
+                        d.costType, d.model, d.tokenType, d.contextWindow, d.serviceTier, d.inferenceGeo, d.entityType,
+                        d.entityID, d.entityName, d.serviceID, d.dataWarehouseID, d.metric, l.extras]
+            }
+        }
+        let nanos = days.flatMap { $0.lines.sorted { $0.lineKey < $1.lineKey }.map(\.amount.nanos) }
+        let cRows = rows.map { $0.map { $0.map { Array($0.utf8CString) } } }
+        let clock = ContinuousClock()
+        let start = clock.now
+        sqlite3_exec(db, "BEGIN", nil, nil, nil)
+        for (r, row) in cRows.enumerated() {
+            for (i, value) in row.enumerated() {
+                let index = Int32(i + 1)
+                if index == 9 {
+                    sqlite3_bind_int64(stmt, index, nanos[r])
+                } else if index == 11 {
+                    sqlite3_bind_int64(stmt, index, 1)
+                } else if let value {
+                    value.withUnsafeBufferPointer { sqlite3_bind_text(stmt, index, $0.baseAddress, Int32($0.count - 1), csqlite_transient()) }
+                } else {
+                    sqlite3_bind_null(stmt, index)
+                }
+            }
+            guard sqlite3_step(stmt) == SQLITE_DONE else { fatalError(String(cString: sqlite3_errmsg(db))) }
+            sqlite3_reset(stmt)
+        }
+        sqlite3_exec(db, "COMMIT", nil, nil, nil)
+        return rate(rows.count, clock.now - start)
+    }
+}
+
+func rate(_ count: Int, _ elapsed: Duration) -> Double {
+    let c = elapsed.components
+    let seconds = Double(c.seconds) + Double(c.attoseconds) / 1e18
+    return Double(count) / seconds
+}
