@@ -115,6 +115,9 @@ let package = Package(
             dependencies: [
                 "CSQLite", "SQLite", "CostModel", "CostStore", "AnthropicProvider", "ClickHouseProvider", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: settings
         ),

@@ -31,7 +31,10 @@ struct Runtime {
 
     /// One provider client per org, all on the one shared HTTP client.
     func sources(_ orgs: [OrgConfig], httpClient: SharedHTTPClient) throws -> [any CostSource] {
-        try orgs.map { try makeSource($0, httpClient: httpClient, logger: logger) }
+        // One limiter per ClickHouse key, shared by every org using that key:
+        // the documented limit (10 requests per 10 s) is per key, not per org.
+        let limiters = RateLimiterRegistry()
+        return try orgs.map { try makeSource($0, httpClient: httpClient, logger: logger, limiters: limiters) }
     }
 
     /// Runs `schedule` under swift-service-lifecycle: SIGTERM and SIGINT shut it
@@ -58,13 +61,14 @@ struct Runtime {
     }
 }
 
-func makeSource(_ org: OrgConfig, httpClient: SharedHTTPClient, logger: Logger) throws -> any CostSource {
+func makeSource(_ org: OrgConfig, httpClient: SharedHTTPClient, logger: Logger,
+                limiters: RateLimiterRegistry = RateLimiterRegistry()) throws -> any CostSource {
     switch org.credentials {
     case .anthropic(let adminKey):
         return try AnthropicClient(org: org.name, adminKey: adminKey, baseURL: org.baseURL, httpClient: httpClient, logger: logger)
     case .clickhouse(let organizationID, let keyID, let keySecret):
         return try ClickHouseClient(org: org.name, organizationID: organizationID, keyID: keyID, keySecret: keySecret,
-                                    baseURL: org.baseURL, httpClient: httpClient, logger: logger)
+                                    baseURL: org.baseURL, httpClient: httpClient, logger: logger, rateLimiters: limiters)
     }
 }
 

@@ -1,0 +1,81 @@
+import ArgumentParser
+import CostModel
+import CostStore
+import Foundation
+import Simulator
+import SQLite
+
+/// The end-to-end figure: the real `costsync backfill` binary against the
+/// simulator (in this process, over loopback HTTP), 365 days × 2,000 lines,
+/// with the daemon's peak RSS read from the kernel at exit.
+struct BackfillBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backfill", abstract: "costsync backfill of 365 days × 2,000 Anthropic lines from the simulator.")
+
+    @Option(help: "Days to backfill.") var days = 365
+    @Option(help: "Lines a day.") var lines = 2000
+    @Flag(help: "Skip the raw C floor step.") var noFloor = false
+
+    func run() async throws {
+        let binary = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            .deletingLastPathComponent().appendingPathComponent("costsync").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw ValidationError("no costsync binary beside costsync-bench at \(binary): build it with swift build -c release")
+        }
+        let today = Day("2026-03-31")!
+        let world = SimulatorWorld(seed: 11, today: today, anthropicOrgs: [SimAnthropicOrg(name: "bench", linesPerDay: lines, workspaces: 40)])
+        let simulator = try await ProviderSimulator.start(world: world)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("costsync-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let database = dir.appendingPathComponent("costs.sqlite").path
+        let config = dir.appendingPathComponent("costsync.toml")
+        try world.costsyncConfigTOML(baseURL: simulator.baseURL, database: database).write(to: config, atomically: true, encoding: .utf8)
+
+        let first = today.advanced(by: -(days - 1))
+        var env = ProcessInfo.processInfo.environment
+        for (name, value) in world.credentialEnvironment() { env[name] = value }
+        env["COSTSYNC_NOW"] = "\(today)T12:00:00Z"
+        let start = ContinuousClock.now
+        let child = try await Child.run(binary, ["backfill", "--config", config.path, "--from", "\(first)", "--to", "\(today)",
+                                                 "--log-level", "warning"], environment: env)
+        let elapsed = ContinuousClock.now - start
+        try await simulator.shutdown()
+        guard child.status == 0 else { throw ValidationError("costsync backfill failed (wait status \(child.status))") }
+
+        let store = try CostStore(path: database)
+        let rows = try await store.withConnection { try $0.query("SELECT count(*) FROM costs") { Int($0.int64(0)) }.first ?? 0 }
+        let ours = rate(rows, elapsed)
+        var line = "backfill: \(Int(ours)) rows/s (\(rows) rows, \(days) days, real costsync binary over loopback HTTP), peak RSS \(child.maxRSSKiB / 1024) MB"
+        if !noFloor {
+            let floor = try Floor.insert(Workload.anthropicYear(days: days, linesPerDay: lines, from: first),
+                                         org: OrgKey(.anthropic, "floor"), path: dir.appendingPathComponent("floor.sqlite").path)
+            print("floor: \(Int(floor)) rows/s (raw C API, one prepared statement, one transaction)")
+            line += " = \(String(format: "%.2f", ours / floor))× floor"
+        }
+        print(line)
+    }
+}
+
+/// A child process run to completion with posix_spawn and reaped with wait4,
+/// which hands back the kernel's own peak-RSS count. Foundation's `Process`
+/// reaps its children itself, so it cannot give us their rusage.
+struct Child {
+    var status: Int32
+    var maxRSSKiB: Int
+
+    static func run(_ path: String, _ arguments: [String], environment: [String: String]) async throws -> Child {
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, nil, nil, argv, envp)
+        guard rc == 0 else { throw ValidationError("cannot start \(path): errno \(rc)") }
+        return await Task.detached {
+            var status: Int32 = 0
+            var usage = rusage()
+            _ = wait4(pid, &status, 0, &usage)
+            return Child(status: status, maxRSSKiB: usage.ru_maxrss)
+        }.value
+    }
+}
