@@ -132,6 +132,11 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        .testTarget(
+            name: "SyncEngineTests",
+            dependencies: ["SyncEngine", "CostStore", "CostModel", "Config", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
+        ),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemdSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: settings),
         .testTarget(
             name: "EndToEndTests",

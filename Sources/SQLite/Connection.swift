@@ -74,6 +74,9 @@ public final class Connection {
     /// a strange state is never reused.
     public func evict(_ sql: String) { cache[sql] = nil }
 
+    /// Drops every cached statement; the next use prepares them afresh.
+    public func clearStatementCache() { cache.removeAll() }
+
     /// Runs one or more statements without parameters (schema, pragmas).
     public func execute(_ sql: String) throws(SQLiteError) {
         var errmsg: UnsafeMutablePointer<CChar>?
@@ -114,6 +117,8 @@ public final class Connection {
             // A failed ROLLBACK (e.g. SQLite already rolled back after
             // SQLITE_FULL) adds nothing the caller can act on; the first error is kept.
             if isInTransaction { try? execute("ROLLBACK") }
+            // Whatever statement failed is not reused in an unknown state.
+            clearStatementCache()
             throw error
         }
     }
