@@ -20,8 +20,8 @@ public struct FinalityRule: Sendable, Equatable {
 }
 
 /// The requests a range needs, skipping days already final: the missing days
-/// are grouped into runs, and neighbouring runs are merged whenever one request
-/// window covers both for no more requests than fetching them apart.
+/// are grouped into runs, and neighbouring runs are merged only when one window
+/// covering both takes fewer requests than fetching them apart.
 public enum FetchPlanner {
     public static func ranges(_ range: DayRange, skipping final: Set<Day>, maxDaysPerRequest: Int) -> [DayRange] {
         var runs: [DayRange] = []
@@ -39,7 +39,7 @@ public enum FetchPlanner {
         for run in runs {
             if let last = merged.last {
                 let joined = DayRange(last.first, run.last)
-                if requests(joined) <= requests(last) + requests(run) {
+                if requests(joined) < requests(last) + requests(run) {
                     merged[merged.count - 1] = joined
                     continue
                 }

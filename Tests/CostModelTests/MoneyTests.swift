@@ -20,7 +20,7 @@ struct MoneyTests {
     }
 
     @Test("ClickHouse numbers keep all their decimals and round nanos half-even", arguments: [
-        ("1234.567890123", "1234.567890123", 1_234_567_890_123 / 1000),
+        ("1234.567890123456", "1234.567890123456", 1_234_567_890_123),   // 12 decimals, rounded below 1e-9
         ("0.000000000500", "0.0000000005", 0),            // exactly half: to even (0)
         ("0.000000001500", "0.0000000015", 2),            // exactly half: to even (2)
         ("0.0000000025", "0.0000000025", 2),

@@ -1,0 +1,402 @@
+import AsyncHTTPClient
+import CostModel
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// How a provider authenticates. The secret values are revealed only while
+/// building request headers, and every text the transport copies from a
+/// response into an error or log line is scrubbed of them.
+public enum ProviderCredentials: Sendable {
+    /// A header carrying the key as is (Anthropic: `x-api-key`).
+    case header(name: String, value: Secret)
+    /// HTTP Basic (ClickHouse: key ID as user, key secret as password).
+    case basic(user: Secret, password: Secret)
+
+    /// Every form in which a secret could come back in a response.
+    var secretTexts: [String] {
+        switch self {
+        case .header(_, let value):
+            return [value.revealed]
+        case .basic(let user, let password):
+            return [user.revealed, password.revealed, Base64.encode(Array("\(user.revealed):\(password.revealed)".utf8))]
+        }
+    }
+}
+
+/// What a provider's error body says, as far as its parser understood it.
+public struct ProviderErrorBody: Sendable, Hashable {
+    public var type: String?
+    public var message: String?
+    public var requestID: String?
+
+    public init(type: String? = nil, message: String? = nil, requestID: String? = nil) {
+        self.type = type
+        self.message = message
+        self.requestID = requestID
+    }
+}
+
+/// What the transport needs to know of a provider beyond URLs and keys.
+public struct ProviderHTTPProfile: Sendable {
+    public var provider: Provider
+    /// The response header holding the provider's request id, if it sends one.
+    public var requestIDHeader: String?
+    /// Reads the provider's JSON error body; nil when it is not one.
+    public var parseErrorBody: @Sendable (UnsafeBufferPointer<UInt8>) -> ProviderErrorBody?
+
+    public init(provider: Provider, requestIDHeader: String?,
+                parseErrorBody: @escaping @Sendable (UnsafeBufferPointer<UInt8>) -> ProviderErrorBody?) {
+        self.provider = provider
+        self.requestIDHeader = requestIDHeader
+        self.parseErrorBody = parseErrorBody
+    }
+}
+
+/// The knobs of a transport; the defaults are the daemon's.
+public struct TransportOptions: Sendable {
+    public var retry: RetryPolicy
+    public var clock: any ProviderClock
+    public var jitter: Jitter
+    /// The deadline of one request, body included.
+    public var requestTimeout: Duration
+    /// A 2xx body larger than this is refused (31 days × 2,000 lines of
+    /// Anthropic JSON are ~25 MB; the cap leaves 10× room and still bounds RSS).
+    public var maxBodyBytes: Int
+    /// Error bodies are read up to this size only; they are a few hundred bytes.
+    public var maxErrorBodyBytes: Int
+
+    public init(retry: RetryPolicy = .standard, clock: any ProviderClock = SystemProviderClock(),
+                jitter: Jitter = .random, requestTimeout: Duration = .seconds(120),
+                maxBodyBytes: Int = 256 << 20, maxErrorBodyBytes: Int = 1 << 20) {
+        self.retry = retry
+        self.clock = clock
+        self.jitter = jitter
+        self.requestTimeout = requestTimeout
+        self.maxBodyBytes = maxBodyBytes
+        self.maxErrorBodyBytes = maxErrorBodyBytes
+    }
+}
+
+/// A successful (2xx) response, its body read whole.
+public struct ProviderResponse: Sendable {
+    public let status: Int
+    /// The API path that was requested (no query).
+    public let endpoint: String
+    /// The provider's request id from the response header, if it sent one.
+    public let requestID: String?
+    /// How many requests it took (1 when the first succeeded).
+    public let attempts: Int
+    let headers: HTTPHeaders
+    let body: ByteBuffer
+
+    /// The first value of a response header (case-insensitive name).
+    public func header(_ name: String) -> String? { headers.first(name: name) }
+
+    public var bodyByteCount: Int { body.readableBytes }
+
+    /// Lends the body's bytes without copying them (a page is tens of MB).
+    public func withBody<R, E: Error>(_ read: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = body.withUnsafeReadableBytes { raw in
+            Result { () throws(E) -> R in try read(raw.bindMemory(to: UInt8.self)) }
+        }
+        return try result.get()
+    }
+}
+
+/// Sends GETs to one org's provider API: URL and loopback rule, headers and
+/// credentials, body cap, retries with backoff and the provider's own waits,
+/// client-side pacing, error classification, logging.
+///
+/// `get` throws `ProviderError`, or `CancellationError` when the task is
+/// cancelled (never a `ProviderError` then: a shutdown is not a failure of
+/// the org).
+public struct ProviderTransport: Sendable {
+    public let provider: Provider
+    public let org: String
+    public let baseURL: BaseURL
+    public let options: TransportOptions
+    public let logger: Logger
+    private let httpClient: HTTPClient
+    private let profile: ProviderHTTPProfile
+    private let credentials: ProviderCredentials
+    private let extraHeaders: [(name: String, value: String)]
+    private let rateLimiter: RateLimiter?
+    private let secretTexts: [String]
+
+    public init(httpClient: HTTPClient, profile: ProviderHTTPProfile, org: String, baseURL: String,
+                credentials: ProviderCredentials, headers: [(name: String, value: String)] = [],
+                rateLimiter: RateLimiter? = nil, options: TransportOptions = TransportOptions(),
+                logger: Logger) throws(ProviderError) {
+        self.provider = profile.provider
+        self.org = org
+        do {
+            self.baseURL = try BaseURL(baseURL)
+        } catch {
+            throw ProviderError(kind: .configuration, provider: profile.provider, org: org, detail: error.description)
+        }
+        self.options = options
+        var logger = logger
+        logger[metadataKey: "provider"] = "\(profile.provider)"
+        logger[metadataKey: "org"] = "\(org)"
+        self.logger = logger
+        self.httpClient = httpClient
+        self.profile = profile
+        self.credentials = credentials
+        self.extraHeaders = headers
+        self.rateLimiter = rateLimiter
+        // Very short values would scrub innocent text; real keys are long.
+        self.secretTexts = credentials.secretTexts.filter { $0.utf8.count >= 4 }
+    }
+
+    // MARK: - Requests
+
+    /// GETs `path` (an API path, e.g. `/v1/organizations/cost_report`) with
+    /// `query` (percent-encoded here), retrying per `retry` (default: the
+    /// options' policy).
+    public func get(_ path: String, query: [(name: String, value: String)] = [],
+                    retry: RetryPolicy? = nil) async throws -> ProviderResponse {
+        let policy = retry ?? options.retry
+        let url = baseURL.url(path: path, query: query)
+        let clock = options.clock
+        let start = clock.monotonicNow
+        var attempt = 0
+        while true {
+            attempt += 1
+            try Task.checkCancellation()
+            if let rateLimiter { try await rateLimiter.acquire() }
+            let failure: ProviderError
+            let advised: Duration?
+            switch try await sendOnce(url: url, endpoint: path, attempt: attempt) {
+            case .success(let response):
+                logger.debug("provider request succeeded", metadata: [
+                    "http.status": "\(response.status)",
+                    "request.id": "\(response.requestID ?? "-")",
+                ])
+                return response
+            case .failure(let error, let waitHint):
+                failure = error
+                advised = waitHint
+            }
+            guard failure.kind.isRetryable, attempt < policy.maxAttempts else {
+                logger.debug("provider request failed", metadata: metadata(for: failure))
+                throw failure
+            }
+            var wait = policy.backoffCeiling(afterFailedAttempt: attempt)
+            wait = options.jitter(wait)
+            if let advised, advised > .zero { wait = advised }
+            let elapsed = clock.monotonicNow - start
+            guard elapsed + wait <= policy.maxTotal else {
+                var gaveUp = failure
+                let note = "gave up: the next retry (in \(wait.secondsText)) would pass the retry budget of \(policy.maxTotal.secondsText)"
+                gaveUp.detail = gaveUp.detail.map { $0 + "; " + note } ?? note
+                logger.debug("provider request failed", metadata: metadata(for: gaveUp))
+                throw gaveUp
+            }
+            var meta = metadata(for: failure)
+            meta["retry.in"] = "\(wait.secondsText)"
+            logger.warning("provider request failed, retrying", metadata: meta)
+            // Cancellation ends the wait at once with CancellationError.
+            try await clock.sleep(for: wait)
+        }
+    }
+
+    private enum Attempt {
+        case success(ProviderResponse)
+        /// The error, and the wait the server asked for (if it did).
+        case failure(ProviderError, Duration?)
+    }
+
+    private func sendOnce(url: String, endpoint: String, attempt: Int) async throws -> Attempt {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        request.headers.add(name: "User-Agent", value: "costsync/\(costsyncVersion)")
+        request.headers.add(name: "Accept", value: "application/json")
+        for header in extraHeaders { request.headers.add(name: header.name, value: header.value) }
+        switch credentials {
+        case .header(let name, let value):
+            request.headers.add(name: name, value: value.revealed)
+        case .basic(let user, let password):
+            request.headers.add(name: "Authorization",
+                                value: "Basic " + Base64.encode(Array("\(user.revealed):\(password.revealed)".utf8)))
+        }
+
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            // No logger is passed to AHC: its request logs are not ours to
+            // vet for headers, and its errors come back to us anyway.
+            response = try await httpClient.execute(request, timeout: .nanoseconds(options.requestTimeout.totalNanoseconds))
+            let ok = (200..<300).contains(Int(response.status.code))
+            do {
+                body = try await response.body.collect(upTo: ok ? options.maxBodyBytes : options.maxErrorBodyBytes)
+            } catch is NIOTooManyBytesError {
+                guard !ok else {
+                    return .failure(makeError(.undecodable, endpoint: endpoint, status: Int(response.status.code),
+                                              requestID: requestIDHeader(response.headers), attempts: attempt,
+                                              detail: "response body larger than \(options.maxBodyBytes) bytes"), nil)
+                }
+                // An oversized error body is not worth reading; the status says enough.
+                body = ByteBuffer()
+            }
+        } catch {
+            if Task.isCancelled || error is CancellationError { throw CancellationError() }
+            return .failure(makeError(.network, endpoint: endpoint, attempts: attempt,
+                                      detail: describeNetworkError(error)), nil)
+        }
+
+        let status = Int(response.status.code)
+        await observeRateLimitHeaders(response.headers)
+        let headerRequestID = requestIDHeader(response.headers)
+        if (200..<300).contains(status) {
+            return .success(ProviderResponse(status: status, endpoint: endpoint, requestID: headerRequestID,
+                                             attempts: attempt, headers: response.headers, body: body))
+        }
+        let parsed: ProviderErrorBody? = body.withUnsafeReadableBytes { raw in
+            profile.parseErrorBody(raw.bindMemory(to: UInt8.self))
+        }
+        var excerpt: String?
+        if parsed == nil, body.readableBytes > 0 {
+            // Not the provider's JSON (a proxy's HTML page?): show its start.
+            excerpt = body.withUnsafeReadableBytes { raw in
+                String(decoding: raw.bindMemory(to: UInt8.self).prefix(200), as: UTF8.self)
+            }
+        }
+        let error = makeError(ProviderTransport.kind(forStatus: status), endpoint: endpoint, status: status,
+                              requestID: headerRequestID ?? parsed?.requestID, attempts: attempt,
+                              providerErrorType: parsed?.type, providerMessage: parsed?.message,
+                              bodyExcerpt: excerpt)
+        return .failure(error, ProviderTransport.advisedWait(response.headers, wallNow: options.clock.wallNow))
+    }
+
+    /// The status classes of `ProviderError.Kind`. 529 is Anthropic's
+    /// "overloaded": a server error, retried like the other 5xx.
+    static func kind(forStatus status: Int) -> ProviderError.Kind {
+        switch status {
+        case 400, 413, 422: .badRequest
+        case 401: .authentication
+        case 403: .permission
+        case 404: .notFound
+        case 429: .rateLimited
+        case 500...599: .server
+        default: .unexpectedStatus
+        }
+    }
+
+    /// The wait a server asked for: `retry-after` (seconds or HTTP date),
+    /// else the latest of Anthropic's `anthropic-ratelimit-*-reset` times
+    /// (RFC 3339, relative to `wallNow`). Nil when it asked for nothing, or
+    /// for a time already past (clock skew), where our backoff applies.
+    static func advisedWait(_ headers: HTTPHeaders, wallNow: Duration) -> Duration? {
+        if let value = headers.first(name: "retry-after"), let wait = HTTPTimes.retryAfter(value, wallNow: wallNow) {
+            return wait > .zero ? wait : nil
+        }
+        var latest: Duration?
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            guard lower.hasPrefix("anthropic-ratelimit-"), lower.hasSuffix("-reset"),
+                  let reset = HTTPTimes.rfc3339(value) else { continue }
+            let wait = reset - wallNow
+            if wait > .zero, wait > (latest ?? .zero) { latest = wait }
+        }
+        return latest
+    }
+
+    private func observeRateLimitHeaders(_ headers: HTTPHeaders) async {
+        guard let rateLimiter else { return }
+        let limit = headers.first(name: "x-ratelimit-limit").flatMap { Int($0.trimmingSpaces) }
+        let remaining = headers.first(name: "x-ratelimit-remaining").flatMap { Int($0.trimmingSpaces) }
+        let reset = headers.first(name: "x-ratelimit-reset").flatMap { HTTPTimes.decimalSeconds($0.trimmingSpaces) }
+        guard limit != nil || remaining != nil else { return }
+        await rateLimiter.observe(limit: limit, remaining: remaining, reset: reset)
+    }
+
+    private func requestIDHeader(_ headers: HTTPHeaders) -> String? {
+        guard let name = profile.requestIDHeader, let value = headers.first(name: name), !value.isEmpty else { return nil }
+        return scrub(ProviderError.oneLine(value, max: 100))
+    }
+
+    private func describeNetworkError(_ error: any Error) -> String {
+        if let e = error as? HTTPClientError {
+            if e == .deadlineExceeded { return "no complete response within \(options.requestTimeout.secondsText)" }
+            return e.shortDescription.lowercased()
+        }
+        return String(describing: error)
+    }
+
+    // MARK: - Errors
+
+    /// Builds an error about this org's request, scrubbed of the credentials.
+    /// For the clients' own findings (undecodable bodies, data mismatches).
+    public func makeError(_ kind: ProviderError.Kind, endpoint: String?, status: Int? = nil, requestID: String? = nil,
+                          attempts: Int = 1, providerErrorType: String? = nil, providerMessage: String? = nil,
+                          detail: String? = nil, bodyExcerpt: String? = nil) -> ProviderError {
+        ProviderError(kind: kind, provider: provider, org: org, endpoint: endpoint, httpStatus: status,
+                      requestID: requestID.map(scrub), providerErrorType: providerErrorType.map(scrub),
+                      providerMessage: providerMessage.map(scrub), detail: detail.map(scrub),
+                      bodyExcerpt: bodyExcerpt.map(scrub), attempts: attempts)
+    }
+
+    /// An `undecodable` error for a 2xx response whose body could not be
+    /// read, with ≤ 200 characters of the body around `offset`.
+    public func undecodable(_ response: ProviderResponse, detail: String, offset: Int?, requestID: String? = nil) -> ProviderError {
+        let excerpt = response.withBody { bytes in ProviderTransport.excerpt(bytes, around: offset) }
+        return makeError(.undecodable, endpoint: response.endpoint, status: response.status,
+                         requestID: response.requestID ?? requestID, attempts: response.attempts,
+                         detail: detail, bodyExcerpt: excerpt)
+    }
+
+    /// A `dataMismatch` error about a 2xx response.
+    public func dataMismatch(_ response: ProviderResponse, detail: String, requestID: String? = nil) -> ProviderError {
+        makeError(.dataMismatch, endpoint: response.endpoint, status: response.status,
+                  requestID: response.requestID ?? requestID, attempts: response.attempts, detail: detail)
+    }
+
+    /// Up to 200 bytes of `bytes` centred on `offset` (the end for nil).
+    static func excerpt(_ bytes: UnsafeBufferPointer<UInt8>, around offset: Int?) -> String {
+        let center = min(max(offset ?? bytes.count, 0), bytes.count)
+        let lower = max(0, center - 120)
+        let upper = min(bytes.count, lower + 200)
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[lower..<upper]), as: UTF8.self)
+    }
+
+    /// Replaces every credential value in `text` by `<redacted>`.
+    public func scrub(_ text: String) -> String {
+        var text = text
+        for secret in secretTexts where text.contains(secret) {
+            text = text.replacing(secret, with: "<redacted>")
+        }
+        return text
+    }
+
+    private func metadata(for error: ProviderError) -> Logger.Metadata {
+        var meta: Logger.Metadata = ["error": "\(error.description)"]
+        if let status = error.httpStatus { meta["http.status"] = "\(status)" }
+        if let requestID = error.requestID { meta["request.id"] = "\(requestID)" }
+        return meta
+    }
+}
+
+/// RFC 4648 base64, for the Basic `Authorization` header (no Foundation).
+enum Base64 {
+    static func encode(_ bytes: [UInt8]) -> String {
+        let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i + 3 <= bytes.count {
+            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            out += [table[Int(v >> 18 & 63)], table[Int(v >> 12 & 63)], table[Int(v >> 6 & 63)], table[Int(v & 63)]]
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest == 1 {
+            let v = UInt32(bytes[i]) << 16
+            out += [table[Int(v >> 18 & 63)], table[Int(v >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
+        } else if rest == 2 {
+            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+            out += [table[Int(v >> 18 & 63)], table[Int(v >> 12 & 63)], table[Int(v >> 6 & 63)], UInt8(ascii: "=")]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
