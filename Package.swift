@@ -137,7 +137,7 @@ let package = Package(
             dependencies: ["SyncEngine", "CostStore", "CostModel", "Config", .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings
         ),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "SystemdSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: settings),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "CostModel", "SystemdSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: settings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["Simulator", "CostModel", "SQLite", "CostStore"],

@@ -3,7 +3,7 @@
 /// Its `description` and `debugDescription` are `<redacted>`, so string
 /// interpolation, `dump` and log metadata can never print it; code that really
 /// needs the value (an HTTP header) asks for `revealed` by name.
-public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private let value: String
 
     public init(_ value: String) { self.value = value }
@@ -11,6 +11,9 @@ public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugSt
     public var revealed: String { value }
     public var description: String { "<redacted>" }
     public var debugDescription: String { "<redacted>" }
+    /// `dump` and `Mirror` walk stored properties; without this they would
+    /// print the value of any struct that holds a secret.
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
 }
 
 /// Where the sync engine gets an org's costs from: one provider client per org.

@@ -1,0 +1,206 @@
+import CostModel
+import TOMLKit
+
+/// Turns the parsed TOML tree into a checked `CostsyncConfig`, table by table. In each
+/// table unknown keys are refused first, so that a typo (`admin_key_evn`) is reported
+/// as such rather than as the missing key it was meant to be.
+struct Builder {
+    let secrets: SecretReader
+    /// Org names seen so far, with the table that used each first.
+    private var names: [String: String] = [:]
+
+    init(secrets: SecretReader) { self.secrets = secrets }
+
+    static let topLevelKeys = ["database", "sync", "anthropic", "clickhouse"]
+    static let syncKeys = ["poll_interval", "start_date", "settle_days", "max_concurrent_orgs"]
+    static let anthropicKeys = ["name", "admin_key_env", "admin_key_file", "base_url"]
+    static let clickhouseKeys = [
+        "name", "organization_id", "key_id_env", "key_id_file", "key_secret_env", "key_secret_file", "base_url",
+    ]
+
+    mutating func build(_ root: TOMLTable, file: String) throws(KeyProblem) -> CostsyncConfig {
+        let top = TableReader(table: root, path: "")
+        try top.rejectUnknownKeys(known: Self.topLevelKeys, tableName: "the top level") { key in
+            if Self.syncKeys.contains(key) { return "'\(key)' belongs in the [sync] table" }
+            if Self.anthropicKeys.contains(key) || Self.clickhouseKeys.contains(key) {
+                return "'\(key)' belongs in an [[anthropic]] or [[clickhouse]] table"
+            }
+            return nil
+        }
+
+        var databasePath = CostsyncConfig.defaultDatabasePath
+        if let path = try top.string("database") {
+            guard !path.isEmpty else {
+                throw KeyProblem("database", "is empty; give the path of the SQLite database, e.g. \"\(databasePath)\"")
+            }
+            databasePath = path
+        }
+
+        var sync = SyncSettings()
+        if let value = root["sync"] {
+            guard let table = value.table else {
+                throw KeyProblem("sync", "expected a table ([sync]), found \(TableReader.describe(value.type))")
+            }
+            sync = try syncSettings(TableReader(table: table, path: "sync"))
+        }
+
+        var orgs: [OrgConfig] = []
+        for provider in [Provider.anthropic, .clickhouse] {
+            for reader in try orgTables(root, provider.rawValue) {
+                orgs.append(try org(reader, provider))
+            }
+        }
+        guard !orgs.isEmpty else {
+            throw KeyProblem("", "no org is configured; add at least one [[anthropic]] or [[clickhouse]] table")
+        }
+        return CostsyncConfig(file: file, databasePath: databasePath, sync: sync, orgs: orgs)
+    }
+
+    // MARK: [sync]
+
+    private func syncSettings(_ t: TableReader) throws(KeyProblem) -> SyncSettings {
+        try t.rejectUnknownKeys(known: Self.syncKeys, tableName: "[sync]")
+        var sync = SyncSettings()
+
+        if let value = t.table["poll_interval"] {
+            guard let text = value.string else {
+                if value.int != nil {
+                    throw KeyProblem(t.keyPath("poll_interval"), "write it as a string with a unit, e.g. \"3600s\" or \"1h\"")
+                }
+                throw t.typeMismatch("poll_interval", expected: "a string such as \"1h\"", found: value)
+            }
+            let interval: Duration
+            switch Values.duration(text) {
+            case .success(let d): interval = d
+            case .failure(let p): throw KeyProblem(t.keyPath("poll_interval"), p.text)
+            }
+            guard interval >= SyncSettings.minimumPollInterval else {
+                throw KeyProblem(
+                    t.keyPath("poll_interval"),
+                    "'\(text)' is too short; use at least \(Values.render(SyncSettings.minimumPollInterval)) "
+                        + "(the providers update costs a few times an hour; \"15m\" or more is plenty)")
+            }
+            guard interval <= SyncSettings.maximumPollInterval else {
+                throw KeyProblem(
+                    t.keyPath("poll_interval"),
+                    "'\(text)' is too long; use at most 24h, or run `costsync run --once` from a timer")
+            }
+            sync.pollInterval = interval
+        }
+
+        if let value = t.table["start_date"] {
+            let usage = "write a UTC date as \"YYYY-MM-DD\", e.g. \"2025-01-01\""
+            if let date = value.date {
+                // A bare TOML date (start_date = 2025-01-01) is as clear as a string.
+                guard let day = Day(year: date.year, month: date.month, day: date.day) else {
+                    throw KeyProblem(t.keyPath("start_date"), "is not a valid date; " + usage)
+                }
+                sync.startDate = day
+            } else if let text = value.string {
+                guard let day = Day(text) else {
+                    throw KeyProblem(t.keyPath("start_date"), "'\(Values.showable(text, limit: 40) ?? "…")' is not a date; " + usage)
+                }
+                sync.startDate = day
+            } else {
+                throw t.typeMismatch("start_date", expected: "a date \"YYYY-MM-DD\"", found: value)
+            }
+        }
+
+        if let days = try t.int("settle_days") {
+            guard SyncSettings.settleDaysRange.contains(days) else {
+                throw KeyProblem(
+                    t.keyPath("settle_days"),
+                    "\(days) is out of range; use a whole number of days from \(SyncSettings.settleDaysRange.lowerBound) "
+                        + "to \(SyncSettings.settleDaysRange.upperBound) (default \(SyncSettings.defaultSettleDays))")
+            }
+            sync.settleDays = days
+        }
+
+        if let n = try t.int("max_concurrent_orgs") {
+            guard SyncSettings.maxConcurrentOrgsRange.contains(n) else {
+                throw KeyProblem(
+                    t.keyPath("max_concurrent_orgs"),
+                    "\(n) is out of range; use \(SyncSettings.maxConcurrentOrgsRange.lowerBound) to "
+                        + "\(SyncSettings.maxConcurrentOrgsRange.upperBound) (default \(SyncSettings.defaultMaxConcurrentOrgs))")
+            }
+            sync.maxConcurrentOrgs = n
+        }
+        return sync
+    }
+
+    // MARK: Orgs
+
+    /// The `[[anthropic]]` (or `[[clickhouse]]`) tables, in file order.
+    private func orgTables(_ root: TOMLTable, _ key: String) throws(KeyProblem) -> [TableReader] {
+        guard let value = root[key] else { return [] }
+        if value.table != nil {
+            throw KeyProblem(key, "expected an array of tables: write [[\(key)]] with double brackets, one table per org")
+        }
+        guard let array = value.array else {
+            throw KeyProblem(key, "expected an array of tables ([[\(key)]]), found \(TableReader.describe(value.type))")
+        }
+        var readers: [TableReader] = []
+        for (index, element) in array.enumerated() {
+            guard let table = element.table else {
+                throw KeyProblem(
+                    "\(key)[\(index)]",
+                    "expected a table, found \(TableReader.describe(element.type)); write one [[\(key)]] table per org")
+            }
+            readers.append(TableReader(table: table, path: "\(key)[\(index)]"))
+        }
+        return readers
+    }
+
+    private mutating func org(_ t: TableReader, _ provider: Provider) throws(KeyProblem) -> OrgConfig {
+        let never = "a secret is never written in the config"
+        switch provider {
+        case .anthropic:
+            try t.rejectUnknownKeys(known: Self.anthropicKeys, tableName: "an [[anthropic]] table") { key in
+                ["admin_key", "api_key", "key", "secret"].contains(key)
+                    ? "\(never); name an environment variable with admin_key_env, or a file with admin_key_file" : nil
+            }
+        case .clickhouse:
+            try t.rejectUnknownKeys(known: Self.clickhouseKeys, tableName: "a [[clickhouse]] table") { key in
+                switch key {
+                case "key_id": "\(never); use key_id_env or key_id_file"
+                case "key_secret", "secret", "api_key", "key": "\(never); use key_secret_env or key_secret_file"
+                default: nil
+                }
+            }
+        }
+
+        let name = try t.requiredString("name", hint: "give the org a unique name, e.g. name = \"acme\"; it is the `org` column")
+        if let problem = Values.orgName(name) { throw KeyProblem(t.keyPath("name"), problem.text) }
+        if let first = names[name] {
+            throw KeyProblem(
+                t.keyPath("name"),
+                "duplicate name '\(name)' (names must be unique; \(first) already uses it, and it is the `org` column)")
+        }
+        names[name] = t.path
+
+        let defaultURL = provider == .anthropic ? OrgConfig.defaultAnthropicBaseURL : OrgConfig.defaultClickHouseBaseURL
+        var baseURL = defaultURL
+        if let text = try t.string("base_url") {
+            switch Values.baseURL(text) {
+            case .success(let url): baseURL = url
+            case .failure(let p): throw KeyProblem(t.keyPath("base_url"), p.text)
+            }
+        }
+
+        let credentials: OrgCredentials
+        switch provider {
+        case .anthropic:
+            let key = try secrets.read(t, env: "admin_key_env", file: "admin_key_file", what: "the Anthropic Admin API key")
+            credentials = .anthropic(adminKey: key)
+        case .clickhouse:
+            let orgID = try t.requiredString(
+                "organization_id", hint: "copy the organization ID (a UUID) from the ClickHouse Cloud console")
+            if let problem = Values.organizationID(orgID) { throw KeyProblem(t.keyPath("organization_id"), problem.text) }
+            let keyID = try secrets.read(t, env: "key_id_env", file: "key_id_file", what: "the ClickHouse API key ID")
+            let keySecret = try secrets.read(
+                t, env: "key_secret_env", file: "key_secret_file", what: "the ClickHouse API key secret")
+            credentials = .clickhouse(organizationID: orgID, keyID: keyID, keySecret: keySecret)
+        }
+        return OrgConfig(name: name, provider: provider, baseURL: baseURL, credentials: credentials)
+    }
+}

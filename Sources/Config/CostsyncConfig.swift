@@ -1,0 +1,127 @@
+public import CostModel
+
+/// A checked costsync configuration: every value here has passed validation, every
+/// secret has been read, and defaults have been filled in.
+///
+/// Build it with `CostsyncConfig.load(path:environment:)`; the memberwise
+/// initializer exists for tests and for `costsync demo`, which configures itself.
+public struct CostsyncConfig: Sendable, Equatable {
+    /// The file this was read from, for messages ("…/costsync.toml: …").
+    public var file: String
+    /// The SQLite database, `database` in the file. A relative path is relative to the
+    /// process's working directory (which is `/` under systemd), so use an absolute one.
+    public var databasePath: String
+    /// The `[sync]` table.
+    public var sync: SyncSettings
+    /// Every org, in file order: all `[[anthropic]]` tables, then all `[[clickhouse]]`.
+    public var orgs: [OrgConfig]
+
+    /// Where the database goes when `database` is not set: systemd's
+    /// `StateDirectory=costsync` (see `systemd/costsync.service`).
+    public static let defaultDatabasePath = "/var/lib/costsync/costs.sqlite"
+
+    public init(file: String, databasePath: String = CostsyncConfig.defaultDatabasePath,
+                sync: SyncSettings = SyncSettings(), orgs: [OrgConfig]) {
+        self.file = file
+        self.databasePath = databasePath
+        self.sync = sync
+        self.orgs = orgs
+    }
+}
+
+/// The `[sync]` table: how often and from when the daemon syncs.
+public struct SyncSettings: Sendable, Equatable {
+    /// `poll_interval`: the pause between the end of one pass and the start of the next.
+    public var pollInterval: Duration
+    /// `start_date`: the first day fetched for an org that has no cursor yet. Once an org
+    /// has a cursor, changing this has no effect on it (use `costsync backfill`).
+    public var startDate: Day
+    /// `settle_days`: an Anthropic day (and a ClickHouse day without records) is final
+    /// this many days after it ends.
+    public var settleDays: Int
+    /// `max_concurrent_orgs`: how many orgs one pass syncs at the same time.
+    public var maxConcurrentOrgs: Int
+
+    /// One hour: the providers' cost data moves slowly, and a poll costs API quota.
+    public static let defaultPollInterval: Duration = .seconds(3600)
+    /// Shorter polls only burn rate limit: the providers update costs at most a few
+    /// times an hour.
+    public static let minimumPollInterval: Duration = .seconds(10)
+    /// Longer than a day and "today" would stay stale for most of it; use
+    /// `costsync run --once` from a timer for a sparser schedule.
+    public static let maximumPollInterval: Duration = .seconds(86_400)
+    /// The example date of the product page, kept as the default so that a first run
+    /// fetches a bounded, predictable history.
+    public static let defaultStartDate = Day(year: 2025, month: 1, day: 1)!
+    /// Anthropic restates a day's costs for a few days after it ends.
+    public static let defaultSettleDays = 3
+    public static let settleDaysRange = 0...60
+    /// Enough to overlap network waits; each org has its own API key and rate limits.
+    public static let defaultMaxConcurrentOrgs = 4
+    public static let maxConcurrentOrgsRange = 1...64
+
+    public init(pollInterval: Duration = SyncSettings.defaultPollInterval,
+                startDate: Day = SyncSettings.defaultStartDate,
+                settleDays: Int = SyncSettings.defaultSettleDays,
+                maxConcurrentOrgs: Int = SyncSettings.defaultMaxConcurrentOrgs) {
+        self.pollInterval = pollInterval
+        self.startDate = startDate
+        self.settleDays = settleDays
+        self.maxConcurrentOrgs = maxConcurrentOrgs
+    }
+}
+
+/// One `[[anthropic]]` or `[[clickhouse]]` table.
+public struct OrgConfig: Sendable, Equatable {
+    /// The unique label: the `org` column of every row synced for this org.
+    public var name: String
+    public var provider: Provider
+    /// `scheme://host[:port][/path]` without a trailing slash; `http` only on loopback.
+    public var baseURL: String
+    public var credentials: OrgCredentials
+
+    public static let defaultAnthropicBaseURL = "https://api.anthropic.com"
+    public static let defaultClickHouseBaseURL = "https://api.clickhouse.cloud"
+
+    public init(name: String, provider: Provider, baseURL: String, credentials: OrgCredentials) {
+        self.name = name
+        self.provider = provider
+        self.baseURL = baseURL
+        self.credentials = credentials
+    }
+}
+
+/// The credentials of one org, already read from the environment or a file.
+///
+/// `Secret` prints as `<redacted>`, but `dump` and `Mirror` walk stored properties
+/// and would reach its value anyway; the custom mirror below stops them here, so
+/// `dump(config)` is safe to put in a bug report.
+public enum OrgCredentials: Sendable, Equatable, CustomReflectable, CustomStringConvertible,
+    CustomDebugStringConvertible
+{
+    /// Sent as `x-api-key`; an Admin API key (`sk-ant-admin…`).
+    case anthropic(adminKey: Secret)
+    /// HTTP basic auth with the key ID and key secret; the organization ID is not a
+    /// secret (it is part of every URL) but travels with the keys it belongs to.
+    case clickhouse(organizationID: String, keyID: Secret, keySecret: Secret)
+
+    public var description: String {
+        switch self {
+        case .anthropic: "anthropic(adminKey: <redacted>)"
+        case .clickhouse(let organizationID, _, _):
+            "clickhouse(organizationID: \(organizationID), keyID: <redacted>, keySecret: <redacted>)"
+        }
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        switch self {
+        case .anthropic:
+            Mirror(self, children: ["adminKey": "<redacted>"], displayStyle: .enum)
+        case .clickhouse(let organizationID, _, _):
+            Mirror(self, children: ["organizationID": organizationID, "keyID": "<redacted>", "keySecret": "<redacted>"],
+                   displayStyle: .enum)
+        }
+    }
+}
