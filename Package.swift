@@ -107,7 +107,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "costsync-sim",
-            dependencies: ["Simulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Simulator", "CostModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: settings
         ),
         .executableTarget(

@@ -1,0 +1,234 @@
+import CostModel
+import Synchronization
+
+/// One request the simulator answered, for tests to assert on. Never holds a
+/// credential: the org is named, not its key.
+public struct RecordedRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var query: [(name: String, value: String)]
+    /// Nil for a path that is neither API.
+    public var provider: Provider?
+    /// The org the credentials belong to; nil when they matched none.
+    public var org: String?
+    /// The status sent; 0 when the connection was dropped without a response.
+    public var status: Int
+    /// The planned fault this request got, if any.
+    public var fault: SimProviderFault?
+    /// Anthropic's `request-id` or ClickHouse's `requestId`.
+    public var requestID: String
+
+    public func queryValue(_ name: String) -> String? { query.first { $0.name == name }?.value }
+}
+
+/// Both provider APIs on one loopback port, serving a `SimulatorWorld` that a
+/// test can change while it runs (restate days, move `today`) and misbehaving
+/// on request through a `FaultPlan`.
+public final class ProviderSimulator: Sendable {
+    private struct State {
+        var world: SimulatorWorld
+        var faults = FaultPlan()
+        var requests: [RecordedRequest] = []
+        var requestCount = 0
+        /// ClickHouse's advertised rate-limit window per key: informational
+        /// headers only, never enforced (tests plan 429s explicitly).
+        var windows: [String: (start: ContinuousClock.Instant, count: Int)] = [:]
+    }
+
+    /// Beyond this many, the oldest recorded requests are dropped, so a
+    /// long-running `costsync-sim` does not grow without bound.
+    public static let maxRecordedRequests = 50_000
+
+    private let state: Mutex<State>
+    private let server: LoopbackHTTPServerBox
+
+    public var baseURL: String { server.value?.baseURL ?? "" }
+    public var port: Int { server.value?.port ?? 0 }
+
+    private init(world: SimulatorWorld) {
+        state = Mutex(State(world: world))
+        server = LoopbackHTTPServerBox()
+    }
+
+    public static func start(world: SimulatorWorld, host: String = "127.0.0.1", port: Int = 0) async throws -> ProviderSimulator {
+        let simulator = ProviderSimulator(world: world)
+        let server = try await LoopbackHTTPServer.start(host: host, port: port) { [weak simulator] request in
+            guard let simulator else { return .json(503, "{\"error\":\"simulator stopped\"}") }
+            return simulator.handle(request)
+        }
+        simulator.server.set(server)
+        return simulator
+    }
+
+    /// The world as it is now: what tests compute their expectations from.
+    public var world: SimulatorWorld { state.withLock { $0.world } }
+
+    /// Changes the world for every later request. Days that age out of the
+    /// recent window keep the revision they last showed.
+    public func update(_ change: @Sendable (inout SimulatorWorld) -> Void) {
+        state.withLock { s in
+            let before = s.world
+            change(&s.world)
+            s.world.ageingFrom(before)
+        }
+    }
+
+    public func setFaults(_ faults: FaultPlan) { state.withLock { $0.faults = faults } }
+
+    /// Appends to the planned faults rather than replacing them.
+    public func addFaults(_ faults: FaultPlan) {
+        state.withLock { s in
+            s.faults.queue += faults.queue
+            if faults.latency != .zero { s.faults.latency = faults.latency }
+            if faults.randomFaultPerMille != 0 { s.faults.randomFaultPerMille = faults.randomFaultPerMille }
+        }
+    }
+
+    public var faults: FaultPlan { state.withLock { $0.faults } }
+
+    public var requests: [RecordedRequest] { state.withLock { $0.requests } }
+
+    public func resetRequests() { state.withLock { $0.requests.removeAll() } }
+
+    public func shutdown() async throws {
+        try await server.value?.shutdown()
+    }
+
+    // MARK: - Serving
+
+    private func handle(_ request: SimRequest) -> SimResponse {
+        let provider: Provider?
+        if request.path == AnthropicAPI.path {
+            provider = .anthropic
+        } else if ClickHouseAPI.organizationID(inPath: request.path) != nil {
+            provider = .clickhouse
+        } else {
+            provider = nil
+        }
+        let (world, number, fault, latency) = state.withLock { s in
+            s.requestCount += 1
+            let fault = provider.flatMap { s.faults.take(for: $0, requestNumber: s.requestCount, seed: s.world.seed) }
+            return (s.world, s.requestCount, fault, s.faults.latency)
+        }
+        var (response, org, requestID) = respond(to: request, provider: provider, world: world, number: number, fault: fault)
+        var delay = latency
+        if case .latency(let extra) = fault { delay += extra }
+        if delay > .zero { response.fault = .delay(delay) }
+        if case .dropConnection = fault { response.fault = .dropConnection }
+        if case .truncatedBody = fault, response.status == 200 {
+            response.fault = .truncateBody(afterBytes: response.body.count / 2)
+        }
+        if case .truncatedJSON = fault, response.status == 200 {
+            response.body.removeLast(response.body.count - response.body.count / 2)
+        }
+        let record = RecordedRequest(
+            method: request.method, path: request.path, query: request.query, provider: provider, org: org,
+            status: response.fault == .dropConnection ? 0 : response.status, fault: fault, requestID: requestID)
+        state.withLock { s in
+            if s.requests.count >= ProviderSimulator.maxRecordedRequests { s.requests.removeFirst(s.requests.count / 10) }
+            s.requests.append(record)
+        }
+        return response
+    }
+
+    private func respond(to request: SimRequest, provider: Provider?, world: SimulatorWorld, number: Int,
+                         fault: SimProviderFault?) -> (SimResponse, String?, String) {
+        switch provider {
+        case .anthropic:
+            let requestID = "req_sim_" + String(number)
+            let org = AnthropicAPI.authenticate(request, in: world)
+            if let planned = statusFault(fault) {
+                return (AnthropicAPI.error(planned.status, AnthropicAPI.errorType(for: planned.status),
+                                           planned.message, requestID: requestID, headers: planned.headers), org?.name, requestID)
+            }
+            guard request.method == "GET" else {
+                return (AnthropicAPI.error(405, "invalid_request_error", "method not allowed", requestID: requestID), org?.name, requestID)
+            }
+            guard let org else {
+                return (AnthropicAPI.error(401, "authentication_error", "invalid x-api-key", requestID: requestID), nil, requestID)
+            }
+            let response = AnthropicAPI.respond(to: request, org: org, world: world, requestID: requestID,
+                                                repeatPageToken: fault == .repeatPageToken)
+            return (response, org.name, requestID)
+
+        case .clickhouse:
+            let requestID = SimIdentifiers.uuid(world.root.with("request-id").with(number))
+            let auth = ClickHouseAPI.authenticate(request, in: world)
+            var org: SimClickHouseOrg?
+            if case .ok(let o) = auth { org = o }
+            let rateHeaders = rateLimitHeaders(key: org?.keyID ?? "")
+            if let planned = statusFault(fault) {
+                return (ClickHouseAPI.error(planned.status, "\(ClickHouseAPI.code(for: planned.status)): \(planned.message)",
+                                            requestID: requestID, headers: rateHeaders + planned.headers), org?.name, requestID)
+            }
+            switch auth {
+            case .missing:
+                return (ClickHouseAPI.error(401, "UNAUTHORIZED: No Authorization header provided.", requestID: requestID), nil, requestID)
+            case .invalid:
+                return (ClickHouseAPI.error(401, "UNAUTHORIZED: Invalid API key or secret.", requestID: requestID), nil, requestID)
+            case .ok(let org):
+                guard ClickHouseAPI.organizationID(inPath: request.path) == org.organizationID else {
+                    return (ClickHouseAPI.error(403, "FORBIDDEN: The API key does not have access to this organization.",
+                                                requestID: requestID, headers: rateHeaders), org.name, requestID)
+                }
+                guard request.method == "GET" else {
+                    return (ClickHouseAPI.error(405, "METHOD_NOT_ALLOWED: \(request.method)", requestID: requestID), org.name, requestID)
+                }
+                let response = ClickHouseAPI.respond(to: request, org: org, world: world, requestID: requestID,
+                                                     grandTotalMismatch: fault == .grandTotalMismatch, headers: rateHeaders)
+                return (response, org.name, requestID)
+            }
+
+        case nil:
+            var j = JSONBytes(capacity: 96)
+            j.raw("{\"error\":")
+            j.string("no such endpoint in the costsync simulator: \(request.path)")
+            j.raw("}")
+            return (SimResponse(status: 404, headers: [("content-type", "application/json")], body: j.bytes), nil, "")
+        }
+    }
+
+    private struct StatusFault {
+        var status: Int
+        var message: String
+        var headers: [(name: String, value: String)]
+    }
+
+    private func statusFault(_ fault: SimProviderFault?) -> StatusFault? {
+        switch fault {
+        case .status(let status, let retryAfter):
+            let message = status == 429 ? "Rate limit exceeded (simulated)" : status == 529 ? "Overloaded (simulated)" : "Simulated server error"
+            return StatusFault(status: status, message: message, headers: retryAfter.map { [("retry-after", String($0))] } ?? [])
+        case .status429WithAnthropicReset(let seconds):
+            // A real instant: the header is absolute, and the client compares it with its own clock.
+            let reset = WallClock.system.now.adding(seconds: Int64(seconds))
+            return StatusFault(status: 429, message: "Rate limit exceeded (simulated)", headers: [
+                ("anthropic-ratelimit-requests-limit", "50"),
+                ("anthropic-ratelimit-requests-remaining", "0"),
+                ("anthropic-ratelimit-requests-reset", reset.description),
+            ])
+        default:
+            return nil
+        }
+    }
+
+    private func rateLimitHeaders(key: String) -> [(name: String, value: String)] {
+        let now = ContinuousClock.now
+        let used = state.withLock { s -> Int in
+            var w = s.windows[key] ?? (now, 0)
+            if now - w.start >= .seconds(10) { w = (now, 0) }
+            w.count += 1
+            s.windows[key] = w
+            return w.count
+        }
+        return [("X-RateLimit-Limit", "40"), ("X-RateLimit-Remaining", String(max(0, 40 - used))), ("X-RateLimit-Reset", "10")]
+    }
+}
+
+/// The server, set once right after it starts: the handler must exist before
+/// the server, and the simulator must exist before the handler.
+private final class LoopbackHTTPServerBox: Sendable {
+    private let server = Mutex<LoopbackHTTPServer?>(nil)
+    var value: LoopbackHTTPServer? { server.withLock { $0 } }
+    func set(_ s: LoopbackHTTPServer) { server.withLock { $0 = s } }
+}
