@@ -14,12 +14,12 @@ public enum ProviderCredentials: Sendable {
     case basic(user: Secret, password: Secret)
 
     /// Every form in which a secret could come back in a response.
-    var secretTexts: [String] {
+    var secretTexts: [Secret] {
         switch self {
         case .header(_, let value):
-            return [value.revealed]
+            return [value]
         case .basic(let user, let password):
-            return [user.revealed, password.revealed, Base64.encode(Array("\(user.revealed):\(password.revealed)".utf8))]
+            return [user, password, Secret(Base64.encode(Array("\(user.revealed):\(password.revealed)".utf8)))]
         }
     }
 }
@@ -111,7 +111,13 @@ public struct ProviderResponse: Sendable {
 /// `get` throws `ProviderError`, or `CancellationError` when the task is
 /// cancelled (never a `ProviderError` then: a shutdown is not a failure of
 /// the org).
-public struct ProviderTransport: Sendable {
+public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflectable {
+    /// Libraries log values with `"\(value)"` (swift-service-lifecycle logs its
+    /// services at debug level): a transport describes itself by what it talks
+    /// to, and reflects nothing, so no credential can reach such a line.
+    public var description: String { "ProviderTransport(\(provider), org: \(org))" }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
+
     public let provider: Provider
     public let org: String
     public let baseURL: BaseURL
@@ -122,7 +128,9 @@ public struct ProviderTransport: Sendable {
     private let credentials: ProviderCredentials
     private let extraHeaders: [(name: String, value: String)]
     private let rateLimiter: RateLimiter?
-    private let secretTexts: [String]
+    /// Held as `Secret`s, so that no `dump` or reflection of a transport (or
+    /// of anything holding one, such as a `Service`) can print them.
+    private let secretTexts: [Secret]
 
     public init(httpClient: HTTPClient, profile: ProviderHTTPProfile, org: String, baseURL: String,
                 credentials: ProviderCredentials, headers: [(name: String, value: String)] = [],
@@ -146,7 +154,7 @@ public struct ProviderTransport: Sendable {
         self.extraHeaders = headers
         self.rateLimiter = rateLimiter
         // Very short values would scrub innocent text; real keys are long.
-        self.secretTexts = credentials.secretTexts.filter { $0.utf8.count >= 4 }
+        self.secretTexts = credentials.secretTexts.filter { $0.revealed.utf8.count >= 4 }
     }
 
     // MARK: - Requests
@@ -363,8 +371,8 @@ public struct ProviderTransport: Sendable {
     /// Replaces every credential value in `text` by `<redacted>`.
     public func scrub(_ text: String) -> String {
         var text = text
-        for secret in secretTexts where text.contains(secret) {
-            text = text.replacing(secret, with: "<redacted>")
+        for secret in secretTexts where text.contains(secret.revealed) {
+            text = text.replacing(secret.revealed, with: "<redacted>")
         }
         return text
     }

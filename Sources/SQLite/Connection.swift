@@ -40,6 +40,13 @@ public final class Connection {
                 // fetches them again.
                 try execute("PRAGMA journal_mode = WAL")
                 try execute("PRAGMA synchronous = NORMAL")
+                // Readers must never see SQLITE_BUSY, not even when costsync
+                // exits: the WAL is left for the next writer's automatic
+                // checkpoints, and capped so a big backfill's WAL shrinks again.
+                guard csqlite_disable_checkpoint_on_close(handle) == SQLITE_OK else {
+                    throw SQLiteError(extendedCode: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)), sql: nil)
+                }
+                try execute("PRAGMA journal_size_limit = 67108864")
             }
             try execute("PRAGMA foreign_keys = ON")
         } catch {

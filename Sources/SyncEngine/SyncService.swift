@@ -8,7 +8,11 @@ import SystemdSupport
 /// after one pass, for `--once` and `backfill`). SIGTERM ends the sleep
 /// between polls at once and cancels a pass in flight; a transaction already
 /// running commits first, so nothing half-written is ever committed.
-public struct SyncService: Service {
+public struct SyncService: Service, CustomStringConvertible {
+    /// swift-service-lifecycle logs a service with `"\(service)"`; the default
+    /// reflection would walk down to every client's credentials.
+    public var description: String { "SyncService(\(engine.sources.count) orgs)" }
+
     public enum Schedule: Sendable {
         /// Poll forever, `interval` apart (plus jitter).
         case every(Duration)

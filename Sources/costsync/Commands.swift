@@ -69,14 +69,25 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.loadConfig()
-        let store: CostStore
-        do { store = try CostStore(path: config.databasePath) } catch {
-            printError("costsync: cannot open the database '\(config.databasePath)': \(error)")
-            throw ExitCode.failure
-        }
-        var states: [OrgSyncState] = []
-        for org in config.orgs {
-            states.append(try await store.state(of: OrgKey(org.provider, org.name), since: config.sync.startDate))
+        var states = config.orgs.map { OrgSyncState(key: OrgKey($0.provider, $0.name)) }
+        // Before the first sync there is no database: every org is simply
+        // "never synced", and status does not create one as a side effect.
+        let folder = (config.databasePath as NSString).deletingLastPathComponent
+        if !FileManager.default.fileExists(atPath: config.databasePath) {
+            guard folder.isEmpty || FileManager.default.fileExists(atPath: folder) else {
+                printError("costsync: cannot open the database '\(config.databasePath)' (config key 'database'): the folder '\(folder)' does not exist")
+                throw ExitCode.failure
+            }
+            printError("costsync: no database at '\(config.databasePath)' yet; `costsync run` or `costsync backfill` creates it")
+        } else {
+            let store: CostStore
+            do { store = try CostStore(path: config.databasePath) } catch {
+                printError("costsync: cannot open the database '\(config.databasePath)': \(error)")
+                throw ExitCode.failure
+            }
+            for (i, org) in config.orgs.enumerated() {
+                states[i] = try await store.state(of: OrgKey(org.provider, org.name), since: config.sync.startDate)
+            }
         }
         print(json ? StatusFormat.json(states) : StatusFormat.text(states))
     }

@@ -39,14 +39,14 @@ struct Demo: AsyncParsableCommand {
         let first = today.advanced(by: -(days - 1))
         let config = CostsyncConfig(file: "(demo)", databasePath: database,
                                     sync: SyncSettings(pollInterval: .seconds(60), startDate: first), orgs: orgs)
-        print("costsync demo: simulator at \(simulator.baseURL) with \(orgs.count) fake orgs; backfilling \(first)..\(today) into \(database)")
+        say("costsync demo: simulator at \(simulator.baseURL) with \(orgs.count) fake orgs; backfilling \(first)..\(today) into \(database)")
         let runtime = try Runtime.open(config, clock: clock, logger: logger)
         let reporter = ProgressReporter(totalOrgs: orgs.count, logger: logger)
         let outcomes = try await runtime.runService(.once(.backfill(DayRange(first, today))), orgs: orgs, progress: { reporter.record($0) })
         reporter.finish()
         guard report(outcomes) else { throw ExitCode.failure }
         let rows = outcomes.reduce(0) { $0 + $1.rows }
-        print("""
+        say("""
 
         \(rows) cost rows for \(orgs.count) orgs are in \(database). Read them with:
 
@@ -57,4 +57,11 @@ struct Demo: AsyncParsableCommand {
         """)
         _ = try await runtime.runService(.every(config.sync.pollInterval), orgs: orgs)
     }
+}
+
+/// Writes straight to stdout: the instructions must show while the demo keeps
+/// running, also when stdout is a pipe (tee, CI logs), where `print` would
+/// sit in stdio's buffer until exit.
+private func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }

@@ -132,11 +132,7 @@ extension EndToEnd {
             try await runDemo(expectInstructionsWhileRunning: false)
         }
 
-        @Test("demo prints its instructions while it keeps syncing, also when stdout is a pipe",
-              .disabled("""
-                  bug: Sources/costsync/Demo.swift prints the sqlite3 query with print() and never flushes; \
-                  with stdout a pipe (tee, docker logs, CI) it is block-buffered and only appears when demo exits
-                  """))
+        @Test("demo prints its instructions while it keeps syncing, also when stdout is a pipe")
         func demoFlushesItsInstructions() async throws {
             try await runDemo(expectInstructionsWhileRunning: true)
         }
