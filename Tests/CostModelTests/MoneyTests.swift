@@ -85,3 +85,29 @@ struct DayTests {
         #expect(t.day == Day("2025-02-28"))
     }
 }
+
+@Suite("Line keys")
+struct LineKeyTests {
+    @Test("a line key is the FNV-1a-128 of its canonical text, stable across versions")
+    func stable() {
+        var b = LineKeyBuilder()
+        b.add("entity_type", "service")
+        b.add("service_id", nil)
+        b.add("metric", "computeCHC")
+        #expect(b.build == LineKeyBuilder.key(canonical: "entity_type=service;metric=computeCHC"))
+        #expect(b.build.utf8.count == 32)
+        // FNV-1a 128 of "a", from the algorithm's published test vectors.
+        #expect(LineKeyBuilder.key(canonical: "a") == "d228cb696f1a8caf78912b704e4a8964")
+    }
+
+    @Test("separators inside values cannot make two lines share a key")
+    func escaping() {
+        var one = LineKeyBuilder()
+        one.add("description", "a;model=b")
+        var two = LineKeyBuilder()
+        two.add("description", "a")
+        two.add("model", "b")
+        #expect(one.build != two.build)
+        #expect(LineKeyBuilder().build == "-")
+    }
+}

@@ -107,9 +107,9 @@ struct ClickHouseProviderTests {
         #expect(first.amount.text == "1.123456789012")  // twelve decimals, from the text
         #expect(first.dimensions.serviceID == nil)
         #expect(first.dimensions.dataWarehouseID == "dw-1")
-        #expect(first.lineKey == "entity_type=datawarehouse;entity_id=dw-1;data_warehouse_id=dw-1;metric=storageCHC")
+        #expect(first.lineKey == LineKeyBuilder.key(canonical: "entity_type=datawarehouse;entity_id=dw-1;data_warehouse_id=dw-1;metric=storageCHC"))
         #expect(first.extras == #"{"organizationTier":"SCALE","discount":1}"#)
-        #expect(day.lines[1].lineKey == "entity_type=service;entity_id=svc-1;data_warehouse_id=dw-1;service_id=svc-1;metric=computeCHC")
+        #expect(day.lines[1].lineKey == LineKeyBuilder.key(canonical: "entity_type=service;entity_id=svc-1;data_warehouse_id=dw-1;service_id=svc-1;metric=computeCHC"))
         #expect(try sum(day.lines) == money("11.873456789012"))
     }
 
