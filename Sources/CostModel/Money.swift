@@ -77,7 +77,6 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
         var sig: Int128 = 0
         var digits = 0             // significant digits accumulated into `sig`
-        var intDigits = 0
         var fracScale = 0          // fractional digits accumulated into `sig`
         var pendingZeros = 0       // fractional zeros not yet known to be significant
         var sawDigit = false
@@ -86,7 +85,6 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
         while i < n, bytes[i] &- 48 < 10 {
             let d = Int128(bytes[i] &- 48)
             sawDigit = true
-            intDigits += 1
             if digits > 0 || d != 0 {
                 digits += 1
                 guard digits <= 38 else { throw MoneyError.outOfRange(String(decoding: bytes, as: UTF8.self)) }
@@ -104,9 +102,17 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
                     pendingZeros += 1
                 } else {
                     let step = pendingZeros + 1
-                    if digits > 0 { digits += step } else { digits = 1 }
-                    guard digits <= 38 else { throw MoneyError.outOfRange(String(decoding: bytes, as: UTF8.self)) }
-                    sig = sig * pow10[step] + Int128(d)
+                    if digits > 0 {
+                        digits += step
+                        guard digits <= 38 else { throw MoneyError.outOfRange(String(decoding: bytes, as: UTF8.self)) }
+                        sig = sig * pow10[step] + Int128(d)
+                    } else {
+                        // The first significant digit: leading zeros only move
+                        // the scale (checked against maxScale below), so no
+                        // power of ten is needed, however many there are.
+                        digits = 1
+                        sig = Int128(d)
+                    }
                     fracScale += step
                     pendingZeros = 0
                 }
@@ -116,7 +122,6 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
             sawDigit = true
         }
         guard sawDigit else { throw bad() }
-        _ = intDigits
         var exponent = 0
         if i < n, bytes[i] | 0x20 == UInt8(ascii: "e") {
             i += 1

@@ -79,6 +79,20 @@ public actor CostStore {
         try db.migrate(Schema.migrations)
     }
 
+    /// Opens the database at `path` for reading only: `status` neither creates
+    /// nor migrates a database, nor leaves files owned by whoever ran it.
+    public init(readingFrom path: String) throws {
+        self.db = try Connection(path: path, mode: .readOnly)
+        self.executor = SerialQueueExecutor(label: "costsync.store.reader")
+        let version = try db.userVersion
+        if version > Schema.currentVersion {
+            throw SchemaTooNewError(databaseVersion: version, knownVersion: Schema.currentVersion, path: path)
+        }
+        guard version == Schema.currentVersion else {
+            throw SQLiteError(extendedCode: 1, message: "database '\(path)' has schema version \(version), this costsync writes \(Schema.currentVersion): run `costsync run --once` to migrate it", sql: nil)
+        }
+    }
+
     public static func inMemory() throws -> CostStore { try CostStore(path: ":memory:") }
 
     /// Runs `body` on the store's connection, for queries this type has no method for.

@@ -60,15 +60,17 @@ public struct TransportOptions: Sendable {
     public var jitter: Jitter
     /// The deadline of one request, body included.
     public var requestTimeout: Duration
-    /// A 2xx body larger than this is refused (31 days × 2,000 lines of
-    /// Anthropic JSON are ~25 MB; the cap leaves 10× room and still bounds RSS).
+    /// A 2xx body larger than this is refused, so a runaway response cannot
+    /// take the host's memory. 31 days × 2,000 lines of Anthropic JSON are
+    /// ~18 MB and the daemon peaks at ~75 MB RSS with them; the cap leaves
+    /// room for orgs several times that size, which use memory in proportion.
     public var maxBodyBytes: Int
     /// Error bodies are read up to this size only; they are a few hundred bytes.
     public var maxErrorBodyBytes: Int
 
     public init(retry: RetryPolicy = .standard, clock: any ProviderClock = SystemProviderClock(),
                 jitter: Jitter = .random, requestTimeout: Duration = .seconds(120),
-                maxBodyBytes: Int = 256 << 20, maxErrorBodyBytes: Int = 1 << 20) {
+                maxBodyBytes: Int = 128 << 20, maxErrorBodyBytes: Int = 1 << 20) {
         self.retry = retry
         self.clock = clock
         self.jitter = jitter
@@ -274,7 +276,7 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
                               requestID: headerRequestID ?? parsed?.requestID, attempts: attempt,
                               providerErrorType: parsed?.type, providerMessage: parsed?.message,
                               bodyExcerpt: excerpt)
-        return .failure(error, ProviderTransport.advisedWait(response.headers, wallNow: options.clock.wallNow))
+        return .failure(error, ProviderTransport.advisedWait(response.headers, status: status, wallNow: options.clock.wallNow))
     }
 
     /// The status classes of `ProviderError.Kind`. 529 is Anthropic's
@@ -292,13 +294,17 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
     }
 
     /// The wait a server asked for: `retry-after` (seconds or HTTP date),
-    /// else the latest of Anthropic's `anthropic-ratelimit-*-reset` times
-    /// (RFC 3339, relative to `wallNow`). Nil when it asked for nothing, or
-    /// for a time already past (clock skew), where our backoff applies.
-    static func advisedWait(_ headers: HTTPHeaders, wallNow: Duration) -> Duration? {
+    /// else, on a 429 only, the latest of Anthropic's
+    /// `anthropic-ratelimit-*-reset` times (RFC 3339, relative to `wallNow`).
+    /// Anthropic may send those headers on every response; on a 5xx they say
+    /// nothing about the outage, and must not cut the backoff short. Nil when
+    /// the server asked for nothing, or for a time already past (clock skew),
+    /// where our backoff applies.
+    static func advisedWait(_ headers: HTTPHeaders, status: Int, wallNow: Duration) -> Duration? {
         if let value = headers.first(name: "retry-after"), let wait = HTTPTimes.retryAfter(value, wallNow: wallNow) {
             return wait > .zero ? wait : nil
         }
+        guard status == 429 else { return nil }
         var latest: Duration?
         for (name, value) in headers {
             let lower = name.lowercased()

@@ -18,6 +18,13 @@ public struct SchemaTooNewError: Error, Sendable, CustomStringConvertible {
     public let databaseVersion: Int32
     public let knownVersion: Int32
     public let path: String
+
+    public init(databaseVersion: Int32, knownVersion: Int32, path: String) {
+        self.databaseVersion = databaseVersion
+        self.knownVersion = knownVersion
+        self.path = path
+    }
+
     public var description: String {
         "database '\(path)' has schema version \(databaseVersion), but this costsync knows versions up to \(knownVersion): upgrade costsync, or point it at another database"
     }

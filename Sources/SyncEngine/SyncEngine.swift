@@ -42,6 +42,14 @@ public struct SyncEngine: Sendable {
                 if !Task.isCancelled { _ = startNext() }
             }
         }
+        // Orgs never started because the pass was cancelled (SIGTERM) are
+        // reported as interrupted, so a caller cannot take the pass as whole.
+        let finished = Set(outcomes.map(\.0))
+        for (index, source) in sources.enumerated() where !finished.contains(index) {
+            var outcome = OrgOutcome(key: OrgKey(source.provider, source.org))
+            outcome.cancelled = true
+            outcomes.append((index, outcome))
+        }
         return outcomes.sorted { $0.0 < $1.0 }.map(\.1)
     }
 }

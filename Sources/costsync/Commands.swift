@@ -23,7 +23,9 @@ struct Run: AsyncParsableCommand {
             "orgs": "\(config.orgs.count)", "database": "\(config.databasePath)", "version": "\(costsyncVersionString)",
         ])
         let outcomes = try await runtime.runService(once ? .once(.poll) : .every(config.sync.pollInterval), orgs: config.orgs)
-        if once && !report(outcomes) { throw ExitCode.failure }
+        // An org that failed fails `--once`; a pass cut short by SIGTERM (a
+        // timer unit being stopped) is not a failure of the run.
+        if once && !report(outcomes) && outcomes.contains(where: { $0.error != nil }) { throw ExitCode.failure }
     }
 }
 
@@ -45,12 +47,21 @@ struct Backfill: AsyncParsableCommand {
         let config = try options.loadConfig()
         let unknown = org.filter { name in !config.orgs.contains { $0.name == name } }
         guard unknown.isEmpty else {
-            throw ValidationError("no org named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in \(config.file); known: \(config.orgs.map(\.name).joined(separator: ", "))")
+            printError("costsync: no org named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in \(config.file); known: \(config.orgs.map(\.name).joined(separator: ", "))")
+            throw ExitCode.failure
         }
         let orgs = config.orgs.filter { (org.isEmpty || org.contains($0.name)) && (provider == nil || $0.provider == provider) }
-        guard !orgs.isEmpty else { throw ValidationError("no org matches --provider \(provider?.rawValue ?? "")") }
+        guard !orgs.isEmpty else {
+            printError("costsync: no org in \(config.file) matches --provider \(provider?.rawValue ?? "") --org \(org.joined(separator: ","))")
+            throw ExitCode.failure
+        }
+        let clock = try options.clock()
+        guard from <= clock.today else {
+            printError("costsync: nothing to backfill: --from \(from) is after today (\(clock.today), UTC)")
+            throw ExitCode.failure
+        }
         let logger = options.bootstrapLogging()
-        let runtime = try Runtime.open(config, clock: try options.clock(), logger: logger)
+        let runtime = try Runtime.open(config, clock: clock, logger: logger)
         let reporter = ProgressReporter(totalOrgs: orgs.count, logger: logger)
         logger.info("backfill started", metadata: ["days.from": "\(from)", "days.to": "\(to)", "orgs": "\(orgs.count)"])
         let outcomes = try await runtime.runService(.once(.backfill(DayRange(from, to))), orgs: orgs,
@@ -81,7 +92,7 @@ struct Status: AsyncParsableCommand {
             printError("costsync: no database at '\(config.databasePath)' yet; `costsync run` or `costsync backfill` creates it")
         } else {
             let store: CostStore
-            do { store = try CostStore(path: config.databasePath) } catch {
+            do { store = try CostStore(readingFrom: config.databasePath) } catch {
                 printError("costsync: cannot open the database '\(config.databasePath)': \(error)")
                 throw ExitCode.failure
             }

@@ -14,6 +14,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "The database to write.") var database = "costsync-demo.sqlite"
     @Option(help: "Days of history to backfill.") var days = 365
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .notice
+    @Option(help: "Accepted like every command's, and ignored: the demo configures itself.") var config: String?
 
     func validate() throws {
         guard (1...3650).contains(days) else { throw ValidationError("--days must be between 1 and 3650") }
@@ -26,7 +27,18 @@ struct Demo: AsyncParsableCommand {
         let clock = try options.clock()
         let today = clock.today
         let simulator = try await ProviderSimulator.start(world: .demo(today: today))
-        defer { Task { [simulator] in try? await simulator.shutdown() } }
+        do {
+            try await demo(simulator, clock: clock, logger: logger)
+        } catch {
+            // The demo's own error is the one to report, not the shutdown's.
+            try? await simulator.shutdown()
+            throw error
+        }
+        try await simulator.shutdown()
+    }
+
+    private func demo(_ simulator: ProviderSimulator, clock: WallClock, logger: Logger) async throws {
+        let today = clock.today
         let world = simulator.world
         // The simulator's keys are fake and printed by costsync-sim anyway;
         // they still travel as `Secret`s, exactly as real ones would.

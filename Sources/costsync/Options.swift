@@ -49,6 +49,8 @@ struct GlobalOptions: ParsableArguments {
             printError("costsync: COSTSYNC_NOW: '\(pinned)' is not an RFC 3339 time such as 2026-03-01T12:00:00Z")
             throw ExitCode(78)
         }
+        // A pinned clock decides which days are final: never let it pass unnoticed.
+        printError("costsync: warning: COSTSYNC_NOW pins the clock at \(t) (meant for tests and the simulator only)")
         return .fixed(t)
     }
 }

@@ -30,11 +30,18 @@ struct Runtime {
     }
 
     /// One provider client per org, all on the one shared HTTP client.
-    func sources(_ orgs: [OrgConfig], httpClient: SharedHTTPClient) throws -> [any CostSource] {
+    func sources(_ orgs: [OrgConfig], httpClient: SharedHTTPClient) -> [any CostSource] {
         // One limiter per ClickHouse key, shared by every org using that key:
         // the documented limit (10 requests per 10 s) is per key, not per org.
         let limiters = RateLimiterRegistry()
-        return try orgs.map { try makeSource($0, httpClient: httpClient, logger: logger, limiters: limiters) }
+        return orgs.map { org in
+            do {
+                return try makeSource(org, httpClient: httpClient, logger: logger, limiters: limiters)
+            } catch {
+                // One org whose client cannot be built fails alone, like any other org failure.
+                return UnavailableSource(provider: org.provider, org: org.name, error: error)
+            }
+        }
     }
 
     /// Runs `schedule` under swift-service-lifecycle: SIGTERM and SIGINT shut it
@@ -43,7 +50,7 @@ struct Runtime {
                     progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) async throws -> [OrgOutcome] {
         let collected = OutcomeBox()
         try await ProviderHTTPClient.withHTTPClient { httpClient in
-            let engine = SyncEngine(sources: try sources(orgs, httpClient: httpClient), store: store,
+            let engine = SyncEngine(sources: sources(orgs, httpClient: httpClient), store: store,
                                     settings: config.sync, clock: clock, logger: logger, progress: progress)
             let service = SyncService(engine: engine, schedule: schedule,
                                       notifier: SystemdNotifier(environment: ProcessInfo.processInfo.environment),
@@ -74,6 +81,16 @@ func makeSource(_ org: OrgConfig, httpClient: SharedHTTPClient, logger: Logger,
 
 import Foundation
 import Synchronization
+
+/// An org whose client could not be built: every sync of it fails with that error.
+struct UnavailableSource: CostSource {
+    let provider: Provider
+    let org: String
+    let error: any Error
+    var maxDaysPerRequest: Int { 31 }
+    func fetch(_ range: DayRange, sink: @Sendable ([DayCosts]) async throws -> Void) async throws { throw error }
+    func probe() async throws { throw error }
+}
 
 /// The outcomes of the latest pass, handed out of the service.
 final class OutcomeBox: Sendable {

@@ -41,6 +41,7 @@ struct MoneyTests {
         "-9300000000",
         "123456789012345678901234567890123456789012",      // more than 38 digits
         "1e400",
+        "0." + String(repeating: "0", count: 60) + "1",   // far below 10^-38: refused, never a crash
     ])
     func overflow(text: String) {
         #expect(throws: MoneyError.self) { try Money.parse(text) }
