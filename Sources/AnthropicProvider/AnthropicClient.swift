@@ -64,12 +64,16 @@ public struct AnthropicClient: CostSource {
         var page: String?
         var seenTokens: Set<String> = []
         var emitted: Set<Day> = []
+        // The last day of a page is held back until the next page: should a
+        // day's results ever be split across two pages, its halves are merged
+        // before it is written, because the sink replaces a day whole.
+        var heldBack: DayCosts?
         while true {
             let response = try await transport.get(AnthropicClient.path,
                                                    query: AnthropicClient.query(range, limit: 31, page: page))
             let decoded = try decode(response)
             var days: [DayCosts] = []
-            days.reserveCapacity(decoded.days.count)
+            days.reserveCapacity(decoded.days.count + 1)
             for day in decoded.days {
                 guard range.contains(day.day) else {
                     // Not asked for: storing it could overwrite a day another
@@ -80,13 +84,23 @@ public struct AnthropicClient: CostSource {
                     ])
                     continue
                 }
-                // The sink replaces a day whole: the same day on a second
-                // page would silently drop the first page's lines.
+                if var held = heldBack, held.day == day.day {
+                    held.lines = try merge(held.lines, day.lines, response)
+                    heldBack = held
+                    continue
+                }
+                // A day already written coming back later would replace it
+                // with only part of its lines.
                 guard emitted.insert(day.day).inserted else {
                     throw transport.dataMismatch(response, detail: "day \(day.day) came back on two pages")
                 }
                 days.append(day)
             }
+            if let held = heldBack {
+                days.insert(held, at: 0)
+                heldBack = nil
+            }
+            if decoded.hasMore, let last = days.popLast() { heldBack = last }
             if !days.isEmpty { try await sink(days) }
 
             guard decoded.hasMore else { return }
@@ -99,6 +113,23 @@ public struct AnthropicClient: CostSource {
             }
             page = next
         }
+    }
+
+    /// The lines of one day that came in two parts, summed by line key.
+    private func merge(_ a: [CostLine], _ b: [CostLine], _ response: ProviderResponse) throws -> [CostLine] {
+        var lines = a
+        var index = Dictionary(uniqueKeysWithValues: a.enumerated().map { ($1.lineKey, $0) })
+        for line in b {
+            if let i = index[line.lineKey] {
+                do { lines[i].amount = try lines[i].amount + line.amount } catch {
+                    throw transport.dataMismatch(response, detail: "day total out of range: \(error)")
+                }
+            } else {
+                index[line.lineKey] = lines.count
+                lines.append(line)
+            }
+        }
+        return lines
     }
 
     /// One cheap authenticated request: today's bucket, `limit=1`, few retries

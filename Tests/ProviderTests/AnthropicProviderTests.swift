@@ -223,6 +223,23 @@ struct AnthropicProviderTests {
         #expect(clock.sleeps.isEmpty)
     }
 
+    @Test("a day whose results are split across two pages is written once, whole")
+    func daySplitAcrossPages() async throws {
+        let clock = TestClock()
+        let logs = LogCapture()
+        let first = page([bucket("2025-03-01", [result(amount: "100")]), bucket("2025-03-02", [result(amount: "1")])],
+                         hasMore: true, nextPage: "page_B")
+        let second = page([bucket("2025-03-02", [result(amount: "2", workspace: "wrkspc_B")]), bucket("2025-03-03", [])])
+        let recorder = SinkRecorder()
+        try await withScriptedServer([.json(200, first), .json(200, second)]) { base, http, _ in
+            let client = try anthropicClient(base, http, clock: clock, logs: logs)
+            try await client.fetch(DayRange(day("2025-03-01"), day("2025-03-03")), sink: recorder.sink)
+        }
+        #expect(recorder.days.map(\.day) == [day("2025-03-01"), day("2025-03-02"), day("2025-03-03")])
+        let split = try #require(recorder.days.first { $0.day == day("2025-03-02") })
+        #expect(split.lines.map(\.amount.text).sorted() == ["0.01", "0.02"])
+    }
+
     @Test("a repeated page token stops with an error instead of looping")
     func repeatedPageToken() async throws {
         let clock = TestClock()
