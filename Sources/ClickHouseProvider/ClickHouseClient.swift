@@ -84,10 +84,18 @@ public struct ClickHouseClient: CostSource {
             ("from_date", window.first.description),
             ("to_date", window.last.description),
         ], retry: retry)
+        let page: ClickHousePage
         do {
-            return try response.withBody { bytes throws(PageDecodingError) in try ClickHouseUsageCost.decodePage(bytes) }
+            page = try response.withBody { bytes throws(PageDecodingError) in try ClickHouseUsageCost.decodePage(bytes) }
         } catch {
             throw transport.error(decoding: error, of: response)
         }
+        if let grand = page.grandTotal, grand != page.recordsTotal {
+            // Within ClickHouseUsageCost.grandTotalTolerance, or it would have thrown.
+            transport.logger.warning("grandTotalCHC differs from the records' sum in its last digits; the records are stored", metadata: [
+                "grand_total": "\(grand)", "records_total": "\(page.recordsTotal)", "request.id": "\(page.requestID ?? "-")",
+            ])
+        }
+        return page
     }
 }

@@ -32,6 +32,13 @@ public enum ClickHouseUsageCost {
     /// `totalCHC` holds beyond the sum of its metrics.
     public static let unattributedMetric = "unattributedCHC"
 
+    /// How far `grandTotalCHC` may be from the exact sum of the records before
+    /// the response is refused. ClickHouse may well add its total up in
+    /// binary floating point, which can leave a last-digit difference; one
+    /// such difference must not block an org for ever. Anything larger means
+    /// records are missing or extra, and nothing of the response is stored.
+    public static let grandTotalTolerance = try! Money.parse("0.000001")
+
     /// Decodes a response body into normalized days.
     ///
     /// One line per record per non-zero metric (any key of `metrics`, known or
@@ -49,7 +56,8 @@ public enum ClickHouseUsageCost {
         } catch {
             throw PageDecodingError(.malformed, error.description, offset: error.offset, requestID: decoder.requestID)
         }
-        if let grand = page.grandTotal, grand != page.recordsTotal {
+        if let grand = page.grandTotal, grand != page.recordsTotal,
+           (try? grand - page.recordsTotal).map({ $0 < -grandTotalTolerance || grandTotalTolerance < $0 }) ?? true {
             throw PageDecodingError(
                 .inconsistent,
                 "the \(page.recordCount) records' totalCHC sum to \(page.recordsTotal) but grandTotalCHC is \(grand)",

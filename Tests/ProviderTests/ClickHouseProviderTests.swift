@@ -137,10 +137,20 @@ struct ClickHouseProviderTests {
     func grandTotalMismatchDecoded() {
         let r = chRecord(date: "2025-03-01", metrics: #""computeCHC":1"#, total: "1")
         #expect {
-            try ClickHouseUsageCost.decodePage(Array(chResponse([r], grandTotal: "1.0000001").utf8))
+            try ClickHouseUsageCost.decodePage(Array(chResponse([r], grandTotal: "1.00001").utf8))
         } throws: { error in
             (error as? PageDecodingError)?.kind == .inconsistent
         }
+    }
+
+    @Test("a grand total off only in its last digits, as float addition leaves it, does not block the org")
+    func grandTotalFloatNoise() throws {
+        let a = chRecord(date: "2025-03-01", metrics: #""computeCHC":0.1"#, total: "0.1")
+        let b = chRecord(date: "2025-03-01", metrics: #""computeCHC":0.2"#, total: "0.2")
+        // 0.1 + 0.2 in binary floating point.
+        let page = try ClickHouseUsageCost.decodePage(Array(chResponse([a, b], grandTotal: "0.30000000000000004").utf8))
+        #expect(page.recordsTotal == money("0.3"))
+        #expect(try sum(page.days[0].lines) == money("0.3"))
     }
 
     @Test("an empty costs array with an integer grand total of 0 is a valid empty answer")
