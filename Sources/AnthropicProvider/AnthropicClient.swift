@@ -25,7 +25,7 @@ public struct AnthropicClient: CostSource {
     ///   - org: the org's `name` from the config.
     ///   - adminKey: an Admin API key (`sk-ant-admin...`).
     ///   - baseURL: `https://api.anthropic.com`, or `http://` on loopback for a test server.
-    ///   - httpClient: the process's one client (`ProviderHTTPClient.make()`).
+    ///   - httpClient: the process's one client (`ProviderHTTPClient.withHTTPClient`).
     ///   - rateLimiter: optional pacing; Anthropic limits per organization
     ///     and answers 429 with a reset time, which the transport honours.
     /// - Throws: `ProviderError` of kind `configuration` for an unusable base URL.

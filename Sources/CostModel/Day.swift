@@ -65,12 +65,6 @@ public struct Day: Sendable, Hashable, Comparable, Strideable, CustomStringConve
     /// `YYYY-MM-DDT00:00:00Z`: the start of the day as RFC 3339.
     public var startTimestamp: String { description + "T00:00:00Z" }
 
-    /// The first day of this day's month.
-    public var firstOfMonth: Day {
-        let (y, m, _) = components
-        return Day(year: y, month: m, day: 1)!
-    }
-
     public var secondsSinceEpoch: Int64 { Int64(daysSinceEpoch) * 86_400 }
 
     public static func < (a: Day, b: Day) -> Bool { a.daysSinceEpoch < b.daysSinceEpoch }

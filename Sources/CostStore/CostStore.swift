@@ -143,7 +143,6 @@ public actor CostStore {
         var stale = Set<String>()
         defer { existing.reset() }
         while try existing.step() { stale.insert(existing.text(0) ?? "") }
-        existing.reset()
 
         // Rows in primary-key order append to the B-tree instead of splitting
         // pages all over it: close to twice the insert rate.
@@ -280,13 +279,12 @@ public actor CostStore {
             """).execute([.text(key.provider.rawValue), .text(key.org), .text(time.description)])
     }
 
-    /// Records a failure; the org's rows and cursor are left exactly as they were.
-    public func recordFailure(_ key: OrgKey, at time: Timestamp, error: String) throws {
+    /// Records a failure; the org's rows and `next_day` are left exactly as they were.
+    public func recordFailure(_ key: OrgKey, error: String) throws {
         try db.cached("""
             UPDATE sync_cursor SET last_error = ?3, consecutive_failures = consecutive_failures + 1
             WHERE provider = ?1 AND org = ?2
             """).execute([.text(key.provider.rawValue), .text(key.org), .text(error)])
-        _ = time
     }
 
     // MARK: Reading back

@@ -77,10 +77,6 @@ public final class Connection {
         return s
     }
 
-    /// Drops a statement from the cache after it failed, so a statement left in
-    /// a strange state is never reused.
-    public func evict(_ sql: String) { cache[sql] = nil }
-
     /// Drops every cached statement; the next use prepares them afresh.
     public func clearStatementCache() { cache.removeAll() }
 

@@ -21,9 +21,6 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
         self.sql = sql
     }
 
-    public var isBusy: Bool { code == SQLITE_BUSY || code == SQLITE_LOCKED }
-    public var isDiskFull: Bool { code == SQLITE_FULL }
-
     public var description: String {
         let name = String(cString: sqlite3_errstr(extendedCode))
         var text = "SQLite error \(code) (extended \(extendedCode), \(name)): \(message)"

@@ -98,8 +98,6 @@ public final class Statement {
     /// rule), which lets a hot loop bind the per-day columns once.
     public func reset() { sqlite3_reset(handle) }
 
-    public func clearBindings() { sqlite3_clear_bindings(handle) }
-
     /// Binds `values`, runs to completion, and resets: for writes.
     public func execute(_ values: [SQLiteValue] = []) throws(SQLiteError) {
         defer { reset() }
@@ -137,5 +135,4 @@ public final class Statement {
     }
 
     public var columnCount: Int32 { sqlite3_column_count(handle) }
-    public func columnName(_ column: Int32) -> String { String(cString: sqlite3_column_name(handle, column)) }
 }

@@ -7,8 +7,6 @@ import Logging
 public struct OrgOutcome: Sendable {
     public var key: OrgKey
     public var range: DayRange?
-    public var days = 0
-    public var rows = 0
     public var summary = WriteSummary()
     /// The failure, already worded for a person; nil on success.
     public var error: String?
@@ -97,12 +95,10 @@ struct OrgSync {
                 }
             }
             outcome.summary = await tally.total
-            outcome.days = outcome.summary.days
-            outcome.rows = outcome.summary.rowsSeen
             try await store.recordSuccess(key, at: clock.now)
             let next = try await store.nextDay(key).map { "\($0)" } ?? "-"
             logger.info("sync finished", metadata: [
-                "days": "\(outcome.days)", "rows.written": "\(outcome.summary.rowsWritten)",
+                "days": "\(outcome.summary.days)", "rows.written": "\(outcome.summary.rowsWritten)",
                 "rows.deleted": "\(outcome.summary.deleted)", "next_day": "\(next)",
             ])
         } catch is CancellationError {
@@ -115,13 +111,15 @@ struct OrgSync {
             // Recording the failure must not be skipped because the task is being
             // cancelled; if the database itself failed, there is nothing more to do
             // than the log line above.
-            try? await store.recordFailure(key, at: clock.now, error: text)
+            try? await store.recordFailure(key, error: text)
         }
         return outcome
     }
 }
 
-/// Totals across the pages of one org's sync (the sink runs on several tasks' behalf).
+/// Totals across the pages of one org's sync. Pages arrive one after another,
+/// but the sink is a `@Sendable` closure that cannot mutate a captured `var`,
+/// so the running totals live here.
 actor Tally {
     private(set) var total = WriteSummary()
     func add(_ s: WriteSummary) -> WriteSummary {

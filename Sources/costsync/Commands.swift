@@ -20,7 +20,7 @@ struct Run: AsyncParsableCommand {
         let logger = options.bootstrapLogging()
         let runtime = try Runtime.open(config, clock: try options.clock(), logger: logger)
         logger.info("costsync started", metadata: [
-            "orgs": "\(config.orgs.count)", "database": "\(config.databasePath)", "version": "\(costsyncVersionString)",
+            "orgs": "\(config.orgs.count)", "database": "\(config.databasePath)", "version": "\(costsyncVersion)",
         ])
         let outcomes = try await runtime.runService(once ? .once(.poll) : .every(config.sync.pollInterval), orgs: config.orgs)
         // An org that failed fails `--once`; a pass cut short by SIGTERM (a

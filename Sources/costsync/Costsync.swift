@@ -1,4 +1,5 @@
 import ArgumentParser
+import ProviderHTTP
 
 @main
 struct Costsync: AsyncParsableCommand {
@@ -9,7 +10,7 @@ struct Costsync: AsyncParsableCommand {
         Exit status: 0 success, 78 configuration error (the message names the file and key), 1 anything else.
         Secrets are read from environment variables or files named in the config, never from the command line.
         """,
-        version: costsyncVersionString,
+        version: costsyncVersion,
         subcommands: [Run.self, Backfill.self, Status.self, CheckConfig.self, Demo.self]
     )
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Config
 import CostModel
+import CostStore
 import Foundation
 import Logging
 import Simulator
@@ -57,7 +58,7 @@ struct Demo: AsyncParsableCommand {
         let outcomes = try await runtime.runService(.once(.backfill(DayRange(first, today))), orgs: orgs, progress: { reporter.record($0) })
         reporter.finish()
         guard report(outcomes) else { throw ExitCode.failure }
-        let rows = outcomes.reduce(0) { $0 + $1.rows }
+        let rows = outcomes.reduce(0) { $0 + $1.summary.rowsSeen }
         say("""
 
         \(rows) cost rows for \(orgs.count) orgs are in \(database). Read them with:

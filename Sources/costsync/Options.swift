@@ -6,8 +6,6 @@ import Logging
 import ProviderHTTP
 import SystemdSupport
 
-let costsyncVersionString = costsyncVersion
-
 /// The options every command shares.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "The config file (default: $COSTSYNC_CONFIG, else /etc/costsync/costsync.toml).")

@@ -88,8 +88,8 @@ struct CostStoreTests {
     func failures() async throws {
         let store = try CostStore.inMemory()
         try await store.recordAttempt(acme, at: fetched, start: day("2025-01-01"))
-        try await store.recordFailure(acme, at: fetched, error: "HTTP 503")
-        try await store.recordFailure(acme, at: fetched, error: "HTTP 503 again")
+        try await store.recordFailure(acme, error: "HTTP 503")
+        try await store.recordFailure(acme, error: "HTTP 503 again")
         var state = try await store.state(of: acme, since: day("2025-01-01"))
         #expect(state.lastError == "HTTP 503 again" && state.consecutiveFailures == 2)
         try await store.recordSuccess(acme, at: fetched)
