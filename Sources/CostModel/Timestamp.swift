@@ -7,9 +7,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; the fraction is dropped.
     public init?(rfc3339 text: some StringProtocol) {
+        guard let (seconds, _) = Timestamp.parseRFC3339(text) else { return nil }
+        self.secondsSinceEpoch = seconds
+    }
+
+    /// The one RFC 3339 parser of costsync: seconds since 1970 and the
+    /// fraction in nanoseconds (nine digits kept, the rest ignored).
+    public static func parseRFC3339(_ text: some StringProtocol) -> (seconds: Int64, nanoseconds: Int64)? {
         let u = Array(text.utf8)
-        guard u.count >= 20, let day = Day(String(decoding: u[0..<10], as: UTF8.self)),
-              u[10] | 0x20 == UInt8(ascii: "t"), u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":") else { return nil }
         func num(_ a: Int, _ b: Int) -> Int? {
             var v = 0
             for i in a..<b {
@@ -18,11 +23,21 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             }
             return v
         }
-        guard let h = num(11, 13), let m = num(14, 16), let s = num(17, 19), h < 24, m < 60, s <= 60 else { return nil }
+        guard u.count >= 20, let day = Day(String(decoding: u[0..<10], as: UTF8.self)),
+              u[10] | 0x20 == UInt8(ascii: "t"), u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"),
+              let h = num(11, 13), let m = num(14, 16), let s = num(17, 19), h < 24, m < 60, s <= 60 else { return nil }
         var i = 19
+        var nanos: Int64 = 0
         if u[i] == UInt8(ascii: ".") {
             i += 1
-            while i < u.count, u[i] >= 48, u[i] <= 57 { i += 1 }
+            var digits = 0
+            while i < u.count, u[i] >= 48, u[i] <= 57 {
+                if digits < 9 { nanos = nanos * 10 + Int64(u[i] - 48) }
+                digits += 1
+                i += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<max(digits, 9) { nanos *= 10 }
         }
         guard i < u.count else { return nil }
         var offset = 0
@@ -34,7 +49,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         } else {
             return nil
         }
-        self.secondsSinceEpoch = day.secondsSinceEpoch + Int64(h * 3600 + m * 60 + s - offset)
+        return (day.secondsSinceEpoch + Int64(h * 3600 + m * 60 + s - offset), nanos)
     }
 
     public var day: Day { Day(secondsSinceEpoch: secondsSinceEpoch) }

@@ -17,37 +17,7 @@ public enum HTTPTimes {
     /// An RFC 3339 time (`2025-08-01T12:00:05.250Z`, `...+02:00`) as a
     /// duration since the epoch. Anthropic's `anthropic-ratelimit-*-reset`.
     public static func rfc3339(_ value: String) -> Duration? {
-        let u = Array(value.trimmingSpaces.utf8)
-        guard u.count >= 20, let day = Day(String(decoding: u[0..<10], as: UTF8.self)),
-              u[10] | 0x20 == UInt8(ascii: "t"), u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"),
-              let h = number(u, 11, 13), let m = number(u, 14, 16), let s = number(u, 17, 19),
-              h < 24, m < 60, s <= 60 else { return nil }
-        var i = 19
-        var nanos: Int64 = 0
-        if u[i] == UInt8(ascii: ".") {
-            i += 1
-            var digits = 0
-            while i < u.count, u[i] &- 48 < 10 {
-                // Keep nine digits (nanoseconds); ignore any beyond.
-                if digits < 9 { nanos = nanos * 10 + Int64(u[i] - 48) }
-                digits += 1
-                i += 1
-            }
-            guard digits > 0 else { return nil }
-            for _ in digits..<max(digits, 9) { nanos *= 10 }
-        }
-        guard i < u.count else { return nil }
-        var offset = 0
-        if u[i] | 0x20 == UInt8(ascii: "z") {
-            guard i + 1 == u.count else { return nil }
-        } else if u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-") {
-            guard u.count == i + 6, u[i + 3] == UInt8(ascii: ":"), let oh = number(u, i + 1, i + 3),
-                  let om = number(u, i + 4, i + 6) else { return nil }
-            offset = (oh * 3600 + om * 60) * (u[i] == UInt8(ascii: "-") ? -1 : 1)
-        } else {
-            return nil
-        }
-        let seconds = day.secondsSinceEpoch + Int64(h * 3600 + m * 60 + s - offset)
+        guard let (seconds, nanos) = Timestamp.parseRFC3339(value.trimmingSpaces) else { return nil }
         return .seconds(seconds) + .nanoseconds(nanos)
     }
 

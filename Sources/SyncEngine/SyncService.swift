@@ -95,8 +95,3 @@ public struct SyncService: Service, CustomStringConvertible {
         }
     }
 }
-
-/// `cancelWhenGracefulShutdown` for a non-throwing body.
-func cancelWhenGracefulShutdown<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
-    await ServiceLifecycle.cancelWhenGracefulShutdown { await body() }
-}
