@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CostModel
 
 /// Parsers for the config's scalar values. Each returns a checked value or a
 /// problem sentence (without the key, which the caller knows).
@@ -151,7 +152,12 @@ enum Values {
                     + "in clear text (http:// is allowed only for localhost, 127.0.0.0/8 and ::1)"))
         }
         while path.hasSuffix("/") { path = path.dropLast() }
-        return .success(scheme + "://" + authority + path)
+        let checked = scheme + "://" + authority + path
+        // The clients parse the URL again with `BaseURL`; whatever this file
+        // accepts, they must accept too, or `check-config` would pass a config
+        // on which every sync fails.
+        do { _ = try BaseURL(checked) } catch { return .failure(Problem("\(quoted)is refused: \(error.description)")) }
+        return .success(checked)
     }
 
     static func isLoopback(host: String) -> Bool {
