@@ -7,7 +7,8 @@ struct Costsync: AsyncParsableCommand {
         commandName: "costsync",
         abstract: "Keeps a SQLite table of daily Anthropic and ClickHouse Cloud costs up to date.",
         discussion: """
-        Exit status: 0 success, 78 configuration error (the message names the file and key), 1 anything else.
+        Exit status: 0 success, 78 configuration error (the message names the file and key),
+        64 a malformed command line (such as --from after --to), 1 anything else.
         Secrets are read from environment variables or files named in the config, never from the command line.
         """,
         version: costsyncVersion,
