@@ -71,6 +71,8 @@ struct OrgSync {
                 "days.from": "\(range.first)", "days.to": "\(range.last)", "days.planned": "\(planned)",
                 "requests.windows": "\(plan.count)",
             ])
+            // Announce the plan at once, so a progress line knows every org's total from the start.
+            progress(ProgressEvent(key: key, daysWritten: 0, rowsWritten: 0, daysPlanned: planned))
             let rule = FinalityRule(settleDays: settings.settleDays)
             let cursorRule = CursorRule(start: settings.startDate, limit: today)
             let tally = Tally()
