@@ -37,7 +37,7 @@ public enum ClickHouseUsageCost {
     /// binary floating point, which can leave a last-digit difference; one
     /// such difference must not block an org for ever. Anything larger means
     /// records are missing or extra, and nothing of the response is stored.
-    public static let grandTotalTolerance = try! Money.parse("0.000001")
+    public static let grandTotalTolerance = try! Money.parse("0.000001")  // a constant literal: cannot fail
 
     /// Decodes a response body into normalized days.
     ///
