@@ -41,10 +41,7 @@ public enum AnthropicCostReport {
     }
 
     public static func decodePage(_ bytes: [UInt8]) throws(PageDecodingError) -> AnthropicPage {
-        let result: Result<AnthropicPage, PageDecodingError> = bytes.withUnsafeBufferPointer { buffer in
-            Result { () throws(PageDecodingError) -> AnthropicPage in try decodePage(buffer) }
-        }
-        return try result.get()
+        try PageDecodingError.decoding(bytes) { buffer throws(PageDecodingError) in try decodePage(buffer) }
     }
 
     /// Reads `{"type":"error","error":{"type":"...","message":"..."},"request_id":"..."}`.

@@ -67,10 +67,7 @@ public enum ClickHouseUsageCost {
     }
 
     public static func decodePage(_ bytes: [UInt8]) throws(PageDecodingError) -> ClickHousePage {
-        let result: Result<ClickHousePage, PageDecodingError> = bytes.withUnsafeBufferPointer { buffer in
-            Result { () throws(PageDecodingError) -> ClickHousePage in try decodePage(buffer) }
-        }
-        return try result.get()
+        try PageDecodingError.decoding(bytes) { buffer throws(PageDecodingError) in try decodePage(buffer) }
     }
 
     /// Reads `{"status":401,"requestId":"...","error":"UNAUTHORIZED: No Authorization header provided."}`:

@@ -185,6 +185,19 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
 /// Why a provider's 2xx body could not be turned into cost lines; thrown by
 /// the clients' pure decode functions and turned into a `ProviderError`
 /// (`undecodable` or `dataMismatch`) by the clients, which know the org.
+extension PageDecodingError {
+    /// Runs a page decoder over an array's bytes: the `[UInt8]` entry point of
+    /// both providers' `decodePage`, for tests and benchmarks.
+    public static func decoding<Page>(
+        _ bytes: [UInt8], _ decode: (UnsafeBufferPointer<UInt8>) throws(PageDecodingError) -> Page
+    ) throws(PageDecodingError) -> Page {
+        let result: Result<Page, PageDecodingError> = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(PageDecodingError) -> Page in try decode(buffer) }
+        }
+        return try result.get()
+    }
+}
+
 public struct PageDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         /// Not the JSON the client expects: truncated, wrong shape, bad amount.

@@ -50,12 +50,12 @@ final class ProgressReporter: Sendable {
         let done = events.reduce(0) { $0 + $1.daysWritten }
         let planned = events.reduce(0) { $0 + $1.daysPlanned }
         let rows = events.reduce(0) { $0 + $1.rowsWritten }
-        let seconds = max(0.001, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        let rate = Int(Double(rows) / seconds)
-        var text = "backfill: \(done)/\(planned) days, \(rows) rows, \(rate) rows/s"
+        // Whole milliseconds are precise enough for a progress line.
+        let ms = max(1, Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000))
+        var text = "backfill: \(done)/\(planned) days, \(rows) rows, \(rows * 1000 / ms) rows/s"
         if done > 0 && planned > done {
-            let eta = Int(seconds / Double(done) * Double(planned - done))
-            text += ", ETA \(eta / 60)m\(String(format: "%02d", eta % 60))s"
+            let eta = ms * (planned - done) / done / 1000
+            text += ", ETA \(eta / 60)m\(eta % 60 < 10 ? "0" : "")\(eta % 60)s"
         }
         return text
     }
