@@ -35,8 +35,10 @@ let package = Package(
         .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: settings),
         // Values shared by every layer: Day, Money, CostLine.
         .target(name: "CostModel", swiftSettings: settings),
-        // The schema and the write path of the sync engine.
-        .target(name: "CostStore", dependencies: ["SQLite", "CostModel"], swiftSettings: settings),
+        // The store port: what the engine and the commands need of a database.
+        .target(name: "StorePort", dependencies: ["CostModel"], swiftSettings: settings),
+        // The SQLite adapter of the port: the schema and the partition-replacing write path.
+        .target(name: "SQLiteStore", dependencies: ["SQLite", "CostModel", "StorePort"], swiftSettings: settings),
         // A pull parser over JSON bytes that hands numbers over as text.
         .target(name: "JSONScanner", swiftSettings: settings),
         // The shared HTTP client, retries, pacing and the provider error type.
@@ -86,22 +88,32 @@ let package = Package(
         .target(
             name: "SyncEngine",
             dependencies: [
-                "CostModel", "CostStore", "ProviderHTTP", "AnthropicProvider", "ClickHouseProvider", "Config",
-                "SystemdSupport",
+                "CostModel", "StorePort", "Config", "SystemdSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: settings
         ),
-        .executableTarget(
-            name: "costsync",
+        // The composition root: given a validated config, a clock and a logger,
+        // the store, the clients and every command's action, callable in-process.
+        .target(
+            name: "CostsyncApp",
             dependencies: [
-                "SyncEngine", "Config", "CostStore", "Simulator", "SystemdSupport", "ProviderHTTP",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CostModel", "Config", "StorePort", "SQLiteStore", "ProviderHTTP", "AnthropicProvider", "ClickHouseProvider",
+                "SyncEngine", "SystemdSupport", "Simulator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        // Parses arguments, calls CostsyncApp, maps its errors to exit codes.
+        .executableTarget(
+            name: "costsync",
+            dependencies: [
+                "CostsyncApp", "Config", "CostModel", "SystemdSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
         ),
@@ -113,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "costsync-bench",
             dependencies: [
-                "CSQLite", "SQLite", "CostModel", "CostStore", "AnthropicProvider", "ClickHouseProvider", "Simulator",
+                "CSQLite", "SQLite", "CostModel", "StorePort", "SQLiteStore", "AnthropicProvider", "ClickHouseProvider", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -121,7 +133,7 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
-        .testTarget(name: "StorageTests", dependencies: ["SQLite", "CostStore", "CostModel", "CSQLite"], swiftSettings: settings),
+        .testTarget(name: "StorageTests", dependencies: ["SQLite", "StorePort", "SQLiteStore", "CostModel", "CSQLite"], swiftSettings: settings),
         .testTarget(name: "CostModelTests", dependencies: ["CostModel", "JSONScanner"], swiftSettings: settings),
         .testTarget(
             name: "ProviderTests",
@@ -134,13 +146,21 @@ let package = Package(
         ),
         .testTarget(
             name: "SyncEngineTests",
-            dependencies: ["SyncEngine", "CostStore", "CostModel", "Config", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SyncEngine", "StorePort", "SQLiteStore", "CostModel", "Config", .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings
         ),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "CostModel", "SystemdSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: settings),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "CostModel"], swiftSettings: settings),
+        .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: settings),
+        // Commands driven in-process through the composition root, against the simulator.
+        .testTarget(
+            name: "AppTests",
+            dependencies: ["CostsyncApp", "Config", "CostModel", "StorePort", "SQLiteStore", "Simulator",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
+        ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Simulator", "CostModel", "SQLite", "CostStore"],
+            dependencies: ["Simulator", "CostModel", "SQLite"],
             swiftSettings: settings
         ),
     ],

@@ -115,27 +115,21 @@ public struct AnthropicClient: CostSource {
         }
     }
 
-    /// The lines of one day that came in two parts, summed by line key.
+    /// The lines of one day that came in two parts (pages).
     private func merge(_ a: [CostLine], _ b: [CostLine], _ response: ProviderResponse) throws -> [CostLine] {
-        var lines = a
-        var index = Dictionary(uniqueKeysWithValues: a.enumerated().map { ($1.lineKey, $0) })
-        for line in b {
-            if let i = index[line.lineKey] {
-                do { lines[i].amount = try lines[i].amount + line.amount } catch {
-                    throw transport.dataMismatch(response, detail: "day total out of range: \(error)")
-                }
-            } else {
-                index[line.lineKey] = lines.count
-                lines.append(line)
-            }
+        do {
+            var lines = try DayLines(a)
+            try lines.merge(b)
+            return lines.lines
+        } catch {
+            throw transport.dataMismatch(response, detail: error.description)
         }
-        return lines
     }
 
     /// One cheap authenticated request: today's bucket, `limit=1`, few retries
     /// (a person is waiting for `check-config --online`).
     public func probe() async throws {
-        let today = Day(secondsSinceEpoch: transport.options.clock.wallNow.components.seconds)
+        let today = transport.options.clock.wall.today
         var policy = transport.options.retry
         policy.maxAttempts = min(policy.maxAttempts, 3)
         policy.maxTotal = min(policy.maxTotal, .seconds(30))

@@ -95,8 +95,6 @@ struct PageDecoder {
     var extras: [UInt8] = []
     /// Unknown string fields of the current result, for the line key.
     var unknownStrings: [(name: String, value: String)] = []
-    /// Line key → index in the current bucket's lines, to sum duplicates.
-    var lineIndex: [String: Int] = [:]
     /// Line keys already built, by the interned ids of their dimension
     /// values: the same combination recurs every day of a page, and building
     /// a key is the costliest step of a line.
@@ -131,7 +129,8 @@ struct PageDecoder {
                 try s.beginArray()
                 while try s.nextElement() {
                     let bucket = try self.bucket()
-                    // A day sent twice on one page is merged, never overwritten.
+                    // A day sent in two buckets is merged (never overwritten),
+                    // and refused if the two repeat a line.
                     if let i = dayIndex[bucket.day] {
                         days[i].lines = try merge(days[i].lines, bucket.lines)
                     } else {
@@ -155,8 +154,7 @@ struct PageDecoder {
     mutating func bucket() throws(JSONError) -> DayCosts {
         let start = s.position
         var day: Day?
-        var lines: [CostLine] = []
-        lineIndex.removeAll(keepingCapacity: true)
+        var lines = DayLines()
         try s.beginObject()
         while let key = try s.nextKey() {
             if key == "starting_at" {
@@ -171,19 +169,14 @@ struct PageDecoder {
                 try s.beginArray()
                 while try s.nextElement() {
                     let line = try result()
-                    if let i = lineIndex[line.lineKey] {
-                        lines[i].amount = try sum(lines[i].amount, line.amount)
-                    } else {
-                        lineIndex[line.lineKey] = lines.count
-                        lines.append(line)
-                    }
+                    do { try lines.add(line) } catch { throw s.error(.unexpectedValue(error.description)) }
                 }
             } else {
                 try s.skipValue()
             }
         }
         guard let day else { throw s.error(.unexpectedValue("a bucket without starting_at"), at: start) }
-        return DayCosts(day: day, lines: lines, providerLocked: nil)
+        return DayCosts(day: day, lines: lines.lines, providerLocked: nil)
     }
 
     mutating func result() throws(JSONError) -> CostLine {
@@ -326,27 +319,14 @@ struct PageDecoder {
         }
     }
 
-    func sum(_ a: Money, _ b: Money) throws(JSONError) -> Money {
-        do {
-            return try a + b
-        } catch {
-            throw s.error(.unexpectedValue("the day's amounts overflow: \(error)"))
-        }
-    }
-
-    /// Lines of one day sent in two buckets: duplicates by key are summed.
+    /// The two buckets of one day on one page.
     func merge(_ a: [CostLine], _ b: [CostLine]) throws(JSONError) -> [CostLine] {
-        var lines = a
-        var index: [String: Int] = [:]
-        for (i, line) in lines.enumerated() { index[line.lineKey] = i }
-        for line in b {
-            if let i = index[line.lineKey] {
-                lines[i].amount = try sum(lines[i].amount, line.amount)
-            } else {
-                index[line.lineKey] = lines.count
-                lines.append(line)
-            }
+        do {
+            var lines = try DayLines(a)
+            try lines.merge(b)
+            return lines.lines
+        } catch {
+            throw s.error(.unexpectedValue(error.description))
         }
-        return lines
     }
 }

@@ -71,7 +71,7 @@ public struct ClickHouseClient: CostSource {
 
     /// One cheap authenticated request: today only, few retries.
     public func probe() async throws {
-        let today = Day(secondsSinceEpoch: transport.options.clock.wallNow.components.seconds)
+        let today = transport.options.clock.wall.today
         var policy = transport.options.retry
         policy.maxAttempts = min(policy.maxAttempts, 3)
         policy.maxTotal = min(policy.maxTotal, .seconds(30))

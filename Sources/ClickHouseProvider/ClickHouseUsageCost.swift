@@ -113,8 +113,7 @@ struct UsageDecoder {
     var requestID: String?
 
     private struct DayAccumulator {
-        var lines: [CostLine] = []
-        var index: [String: Int] = [:]
+        var lines = DayLines()
         var allLocked = true
     }
 
@@ -167,7 +166,7 @@ struct UsageDecoder {
         guard sawResult else { throw s.error(.unexpectedValue("no \"result\" in the usage cost response")) }
         let days = byDay.keys.sorted().map { day in
             let acc = byDay[day]!
-            return DayCosts(day: day, lines: acc.lines, providerLocked: acc.allLocked)
+            return DayCosts(day: day, lines: acc.lines.lines, providerLocked: acc.allLocked)
         }
         return ClickHousePage(requestID: requestID, grandTotal: grandTotal, recordsTotal: recordsTotal,
                               recordCount: recordCount, days: days)
@@ -235,6 +234,9 @@ struct UsageDecoder {
         let extrasText = extras.isEmpty ? nil : String(decoding: [UInt8(ascii: "{")] + extras + [UInt8(ascii: "}")], as: UTF8.self)
         let scopeID = d.entityID ?? d.dataWarehouseID ?? "-"
         var acc = byDay.removeValue(forKey: date) ?? DayAccumulator()
+        // Each record is a part of its day: a second record of one entity
+        // would repeat its lines, and is refused rather than added.
+        acc.lines.beginPart()
         acc.allLocked = acc.allLocked && locked
         var attributed = Money.zero
         for (name, amount) in metrics {
@@ -261,15 +263,9 @@ struct UsageDecoder {
         key.add("service_id", d.serviceID)
         key.add("metric", metric)
         let lineKey = key.build
-        // Two records of one day for the same entity and metric: summed, so
-        // no credit is dropped.
-        if let i = acc.index[lineKey] {
-            acc.lines[i].amount = try add(acc.lines[i].amount, amount)
-            return
-        }
-        acc.index[lineKey] = acc.lines.count
-        acc.lines.append(CostLine(lineKey: lineKey, scopeID: scopeID, scopeName: d.entityName, item: metric,
-                                  amount: amount, dimensions: d, extras: extras))
+        let line = CostLine(lineKey: lineKey, scopeID: scopeID, scopeName: d.entityName, item: metric,
+                            amount: amount, dimensions: d, extras: extras)
+        do { try acc.lines.add(line) } catch { throw s.error(.unexpectedValue(error.description)) }
     }
 
     private func metric(_ key: JSONKey) -> UnsafeBufferPointer<UInt8> { key.bytes }

@@ -98,7 +98,7 @@ struct Builder {
                 sync.startDate = day
             } else if let text = value.string {
                 guard let day = Day(text) else {
-                    throw KeyProblem(t.keyPath("start_date"), "'\(Values.showable(text, limit: 40) ?? "…")' is not a date; " + usage)
+                    throw KeyProblem(t.keyPath("start_date"), "'\(Secret.showable(text, limit: 40) ?? "…")' is not a date; " + usage)
                 }
                 sync.startDate = day
             } else {

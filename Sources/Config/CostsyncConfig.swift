@@ -125,3 +125,17 @@ public enum OrgCredentials: Sendable, Equatable, CustomReflectable, CustomString
         }
     }
 }
+
+extension OrgConfig {
+    /// The keys of this org's table a user should check when its provider
+    /// refuses the credentials: the config layer words what to fix.
+    public var credentialKeys: String {
+        switch provider {
+        case .anthropic: "admin_key_env/admin_key_file (an Admin API key, sk-ant-admin...)"
+        case .clickhouse: "key_id_env/key_id_file and key_secret_env/key_secret_file"
+        }
+    }
+
+    public static let baseURLKey = "base_url"
+    public static let organizationIDKey = "organization_id"
+}

@@ -44,7 +44,7 @@ struct SecretReader {
         }
         // Only a conventional upper-case name is echoed: a mixed-case token could be a
         // key ID pasted where its variable's name belongs.
-        let conventional = Values.showable(name) != nil
+        let conventional = Secret.showable(name) != nil
             && name.utf8.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
         let shown = conventional ? "environment variable \(name)" : "the environment variable it names"
         guard let value = environment[name] else {
@@ -63,7 +63,7 @@ struct SecretReader {
             guard let dir = environment["CREDENTIALS_DIRECTORY"], !dir.isEmpty else {
                 throw KeyProblem(
                     key,
-                    "\(Values.showable(path).map { "'\($0)' " } ?? "")is a relative path, which is read from "
+                    "\(Secret.showable(path).map { "'\($0)' " } ?? "")is a relative path, which is read from "
                         + "$CREDENTIALS_DIRECTORY, but CREDENTIALS_DIRECTORY is not set; run under systemd with "
                         + "LoadCredential=, or outside systemd set CREDENTIALS_DIRECTORY to the directory that holds "
                         + "the file, or give an absolute path")
@@ -73,7 +73,7 @@ struct SecretReader {
             }
             fullPath = (dir.hasSuffix("/") ? String(dir.dropLast()) : dir) + "/" + path
         }
-        let shown = Values.showable(fullPath, limit: 4096).map { "file '\($0)'" } ?? "the file it names"
+        let shown = Secret.showable(fullPath, limit: 4096).map { "file '\($0)'" } ?? "the file it names"
         let bytes: [UInt8]
         do {
             bytes = try fileReader(fullPath)

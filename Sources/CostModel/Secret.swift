@@ -14,21 +14,22 @@ public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugSt
     /// `dump` and `Mirror` walk stored properties; without this they would
     /// print the value of any struct that holds a secret.
     public var customMirror: Mirror { Mirror(self, children: [:]) }
-}
 
-/// Where the sync engine gets an org's costs from: one provider client per org.
-public protocol CostSource: Sendable {
-    var provider: Provider { get }
-    /// The org's `name` from the config: the `org` column.
-    var org: String { get }
-    /// The most days one request can cover, which the engine uses to plan.
-    var maxDaysPerRequest: Int { get }
-
-    /// Fetches every day of `range` in as few requests as the API allows and
-    /// hands each response's days to `sink` as soon as they are decoded, so a
-    /// long backfill is written page by page and never held in memory whole.
-    func fetch(_ range: DayRange, sink: @Sendable ([DayCosts]) async throws -> Void) async throws
-
-    /// One cheap authenticated request, for `check-config --online`.
-    func probe() async throws
+    /// Whether a string may be echoed in an error message. Messages name env vars and
+    /// files, but a user who pastes the key itself into `admin_key_env` must not see it
+    /// printed back into a log: anything that is not a conventional upper-case env
+    /// name or path, or looks like an API key, is left out of the message.
+    public static func showable(_ text: String, limit: Int = 100) -> String? {
+        let bytes = Array(text.utf8)
+        guard bytes.count <= limit, !text.hasPrefix("sk-") else { return nil }
+        guard bytes.allSatisfy({ ASCII.isAlnum($0) || "._-/:[]".utf8.contains($0) }) else { return nil }
+        // A long run of mixed-case letters and digits with no separator is what API
+        // keys look like, and what names and paths do not.
+        let longestToken = text.split(whereSeparator: { "._-/:[]".contains($0) }).map(\.utf8.count).max() ?? 0
+        let hasLower = bytes.contains { $0 >= 0x61 && $0 <= 0x7A }
+        let hasUpper = bytes.contains { $0 >= 0x41 && $0 <= 0x5A }
+        let hasDigit = bytes.contains { $0 >= 0x30 && $0 <= 0x39 }
+        if longestToken >= 20 && hasLower && hasUpper && hasDigit { return nil }
+        return text
+    }
 }

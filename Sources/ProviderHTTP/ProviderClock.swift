@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import CostModel
 
 /// The time source and sleeper of the transport and the rate limiter.
 ///
@@ -12,9 +6,10 @@ import Darwin
 /// clock records the waits it is asked for and returns at once, advancing its
 /// own time.
 public protocol ProviderClock: Sendable {
-    /// Wall-clock time since the Unix epoch: to turn a `retry-after` HTTP date
-    /// or Anthropic's RFC 3339 `anthropic-ratelimit-requests-reset` into a wait.
-    var wallNow: Duration { get }
+    /// The process's one wall clock (`COSTSYNC_NOW` pins it): to turn a
+    /// `retry-after` HTTP date or Anthropic's RFC 3339
+    /// `anthropic-ratelimit-requests-reset` into a wait, and to know "today".
+    var wall: WallClock { get }
     /// A monotonic time (any origin): retry budgets and the limiter's window.
     var monotonicNow: Duration { get }
     /// Sleeps for `duration`; must throw `CancellationError` as soon as the
@@ -22,17 +17,12 @@ public protocol ProviderClock: Sendable {
     func sleep(for duration: Duration) async throws
 }
 
-/// The real clocks: `CLOCK_REALTIME` for wall time, `ContinuousClock` for the rest.
+/// The real clocks: the given wall clock, `ContinuousClock` for the rest.
 public struct SystemProviderClock: ProviderClock {
     private let origin = ContinuousClock.now
+    public let wall: WallClock
 
-    public init() {}
-
-    public var wallNow: Duration {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return .seconds(Int64(ts.tv_sec)) + .nanoseconds(Int64(ts.tv_nsec))
-    }
+    public init(wall: WallClock = .system) { self.wall = wall }
 
     public var monotonicNow: Duration { ContinuousClock.now - origin }
 
@@ -85,4 +75,9 @@ extension Duration {
         while f.hasSuffix("0") { f.removeLast() }
         return "\(whole).\(f)s"
     }
+}
+
+extension ProviderClock {
+    /// The wall clock as a duration since the epoch, for `HTTPTimes`.
+    var wallNow: Duration { .seconds(wall.now.secondsSinceEpoch) }
 }

@@ -71,23 +71,45 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
             }
         }
 
-        /// What the user can do about it, per provider: the config keys to
-        /// check are named as `product.md` names them.
-        func hint(for provider: Provider, status: Int?) -> String? {
+        /// What the user can do about it; worded without config key names,
+        /// which only the config layer knows (`Remedy` says which setting).
+        public func remedy(for provider: Provider, status: Int?) -> Remedy? {
             switch (code, provider) {
-            case (.authentication, .anthropic): "check admin_key_env/admin_key_file (an Admin API key, sk-ant-admin...)"
-            case (.authentication, .clickhouse): "check key_id_env/key_id_file and key_secret_env/key_secret_file"
-            case (.permission, .anthropic): "the key must be an Admin API key of this organization"
-            case (.permission, .clickhouse): "the API key needs a role that may read billing (a Developer key may not)"
-            case (.notFound, .anthropic): "check base_url"
-            case (.notFound, .clickhouse): "check organization_id and base_url"
-            case (.badRequest, _): "the API refused costsync's request; please report this with the request id"
-            case (.rateLimited, _), (.server, _): "retries exhausted; costsync tries again at the next poll"
-            case (.network, _): "check base_url and network access; costsync tries again at the next poll"
-            case (.undecodable, _), (.dataMismatch, _): "nothing of this response was stored; please report this with the request id"
-            case (.configuration, _): "check base_url"
+            case (.authentication, _): .checkCredentials
+            case (.permission, .anthropic): .useAdminKey
+            case (.permission, .clickhouse): .grantBillingRole
+            case (.notFound, .anthropic): .checkBaseURL
+            case (.notFound, .clickhouse): .checkOrganizationAndBaseURL
+            case (.badRequest, _): .report
+            case (.rateLimited, _), (.server, _): .retryLater
+            case (.network, _): .checkNetwork
+            case (.undecodable, _), (.dataMismatch, _): .reportResponse
+            case (.configuration, _): .checkBaseURL
             case (.unexpectedStatus, _):
-                if let status, (300..<400).contains(status) { "redirects are not followed; check base_url" } else { nil }
+                if let status, (300..<400).contains(status) { .redirect } else { nil }
+            }
+        }
+    }
+
+    /// What the user can do about a failure. `text` is the generic wording;
+    /// a layer that knows where the setting lives (the config's key names)
+    /// may word it better.
+    public enum Remedy: Sendable, Hashable {
+        case checkCredentials, useAdminKey, grantBillingRole, checkBaseURL, checkOrganizationAndBaseURL
+        case report, retryLater, checkNetwork, reportResponse, redirect
+
+        public var text: String {
+            switch self {
+            case .checkCredentials: "check the org's API key"
+            case .useAdminKey: "the key must be an Admin API key of this organization"
+            case .grantBillingRole: "the API key needs a role that may read billing (a Developer key may not)"
+            case .checkBaseURL: "check the base URL"
+            case .checkOrganizationAndBaseURL: "check the organization id and the base URL"
+            case .report: "the API refused costsync's request; please report this with the request id"
+            case .retryLater: "retries exhausted; costsync tries again at the next poll"
+            case .checkNetwork: "check the base URL and network access; costsync tries again at the next poll"
+            case .reportResponse: "nothing of this response was stored; please report this with the request id"
+            case .redirect: "redirects are not followed; check the base URL"
             }
         }
     }
@@ -129,9 +151,14 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
         self.attempts = attempts
     }
 
+    public var remedy: Remedy? { kind.remedy(for: provider, status: httpStatus) }
+
     /// One line a user can act on, e.g.
-    /// `anthropic org 'acme': authentication failed (HTTP 401, request req_123): invalid x-api-key — check admin_key_env/admin_key_file (...)`.
-    public var description: String {
+    /// `anthropic org 'acme': authentication failed (HTTP 401, request req_123): invalid x-api-key — check the org's API key`.
+    public var description: String { description(remedy: remedy?.text) }
+
+    /// The same line with the remedy worded by the caller.
+    public func description(remedy: String?) -> String {
         var text = "\(provider) org '\(org)': \(kind.headline)"
         var facts: [String] = []
         if let httpStatus { facts.append("HTTP \(httpStatus)") }
@@ -148,7 +175,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
         if let detail { said.append(detail) }
         if let bodyExcerpt { said.append("near: \(bodyExcerpt)") }
         if !said.isEmpty { text += ": " + said.joined(separator: "; ") }
-        if let hint = kind.hint(for: provider, status: httpStatus) { text += " — " + hint }
+        if let remedy { text += " — " + remedy }
         return text
     }
 

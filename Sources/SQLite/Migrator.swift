@@ -38,7 +38,9 @@ extension Connection {
     /// Applies every migration newer than the database, each in its own
     /// IMMEDIATE transaction together with its `user_version` bump, so a crash
     /// leaves the database at a whole version. Safe to run on every start.
-    public func migrate(_ migrations: [Migration]) throws {
+    /// `willApply` is called before each migration that will really run (a
+    /// daemon asks systemd for more start-up time there).
+    public func migrate(_ migrations: [Migration], willApply: (Migration) -> Void = { _ in }) throws {
         let known = migrations.map(\.version).max() ?? 0
         let current = try userVersion
         if current > known { throw SchemaTooNewError(databaseVersion: current, knownVersion: known, path: path) }
@@ -47,6 +49,7 @@ extension Connection {
                 // Re-read inside the write lock: another process may have
                 // migrated while we waited for it.
                 guard try userVersion < migration.version else { return }
+                willApply(migration)
                 try execute(migration.sql)
                 // PRAGMA takes no bound parameters; the version is an integer
                 // constant from our own code, never input.

@@ -11,7 +11,7 @@ public enum SQLiteValue: Sendable, Hashable {
 /// A prepared statement. It owns its handle and finalizes it when released.
 ///
 /// Not `Sendable`: a statement belongs to its connection, which belongs to one
-/// actor (`CostStore`), and is only ever used from there.
+/// actor (`SQLiteCostStore`), and is only ever used from there.
 public final class Statement {
     let handle: OpaquePointer
     let db: OpaquePointer

@@ -1,5 +1,6 @@
 import CostModel
-import CostStore
+
+import StorePort
 import Config
 import Logging
 
@@ -20,7 +21,8 @@ public struct OrgOutcome: Sendable {
 public struct ProgressEvent: Sendable {
     public var key: OrgKey
     public var daysWritten: Int
-    public var rowsWritten: Int
+    /// Rows the provider sent for the days written so far, changed or not.
+    public var rowsSeen: Int
     public var daysPlanned: Int
 }
 
@@ -36,10 +38,11 @@ public enum SyncMode: Sendable, Equatable {
 /// with the cursor, and record the attempt's outcome on the cursor row.
 struct OrgSync {
     let source: any CostSource
-    let store: CostStore
+    let store: any CostStore
     let settings: SyncSettings
     let clock: WallClock
     let logger: Logger
+    let describe: @Sendable (any Error) -> String
     let progress: @Sendable (ProgressEvent) -> Void
 
     var key: OrgKey { OrgKey(source.provider, source.org) }
@@ -72,9 +75,9 @@ struct OrgSync {
                 "requests.windows": "\(plan.count)",
             ])
             // Announce the plan at once, so a progress line knows every org's total from the start.
-            progress(ProgressEvent(key: key, daysWritten: 0, rowsWritten: 0, daysPlanned: planned))
+            progress(ProgressEvent(key: key, daysWritten: 0, rowsSeen: 0, daysPlanned: planned))
             let rule = FinalityRule(settleDays: settings.settleDays)
-            let cursorRule = CursorRule(start: settings.startDate, limit: today)
+            let cursorRule = CursorRule(limit: today)
             let tally = Tally()
             let skipped = skip
             let pageLogger = logger
@@ -93,7 +96,7 @@ struct OrgSync {
                         "days.from": "\(writes.first!.day)", "days.to": "\(writes.last!.day)",
                         "rows.written": "\(summary.rowsWritten)", "rows.deleted": "\(summary.deleted)",
                     ])
-                    progress(ProgressEvent(key: key, daysWritten: total.days, rowsWritten: total.rowsSeen, daysPlanned: planned))
+                    progress(ProgressEvent(key: key, daysWritten: total.days, rowsSeen: total.rowsSeen, daysPlanned: planned))
                 }
             }
             outcome.summary = await tally.total
@@ -107,7 +110,7 @@ struct OrgSync {
             outcome.cancelled = true
             logger.notice("sync cancelled; committed days are kept, nothing half-written")
         } catch {
-            let text = String(describing: error)
+            let text = describe(error)
             outcome.error = text
             logger.error("sync failed", metadata: ["error": "\(text)"])
             // Recording the failure must not be skipped because the task is being

@@ -1,25 +1,31 @@
 import Config
 import CostModel
-import CostStore
+
+import StorePort
 import Logging
 
 /// Syncs every org once, a bounded number at a time. One org's failure is
 /// its own outcome: it is recorded on its cursor and never stops the others.
 public struct SyncEngine: Sendable {
     public let sources: [any CostSource]
-    public let store: CostStore
+    public let store: any CostStore
     public let settings: SyncSettings
     public let clock: WallClock
     public let logger: Logger
+    /// Words a failure for the outcome and the cursor's `last_error`; the
+    /// composition root knows the config's key names, the engine does not.
+    public let describe: @Sendable (any Error) -> String
     public let progress: @Sendable (ProgressEvent) -> Void
 
-    public init(sources: [any CostSource], store: CostStore, settings: SyncSettings, clock: WallClock, logger: Logger,
+    public init(sources: [any CostSource], store: any CostStore, settings: SyncSettings, clock: WallClock, logger: Logger,
+                describe: @escaping @Sendable (any Error) -> String = { String(describing: $0) },
                 progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) {
         self.sources = sources
         self.store = store
         self.settings = settings
         self.clock = clock
         self.logger = logger
+        self.describe = describe
         self.progress = progress
     }
 
@@ -30,7 +36,8 @@ public struct SyncEngine: Sendable {
             var waiting = sources.enumerated().makeIterator()
             func startNext() -> Bool {
                 guard let (index, source) = waiting.next() else { return false }
-                let sync = OrgSync(source: source, store: store, settings: settings, clock: clock, logger: logger, progress: progress)
+                let sync = OrgSync(source: source, store: store, settings: settings, clock: clock, logger: logger,
+                                   describe: describe, progress: progress)
                 group.addTask { (index, await sync.run(mode)) }
                 return true
             }

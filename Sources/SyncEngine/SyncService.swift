@@ -1,5 +1,6 @@
 import CostModel
-import CostStore
+
+import StorePort
 import Logging
 import ServiceLifecycle
 import SystemdSupport

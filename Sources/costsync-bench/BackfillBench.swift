@@ -1,6 +1,7 @@
 import ArgumentParser
 import CostModel
-import CostStore
+import SQLiteStore
+import StorePort
 import Foundation
 import Simulator
 import SQLite
@@ -43,7 +44,7 @@ struct BackfillBench: AsyncParsableCommand {
         try await simulator.shutdown()
         guard child.status == 0 else { throw ValidationError("costsync backfill failed (wait status \(child.status))") }
 
-        let store = try CostStore(path: database)
+        let store = try SQLiteCostStore(path: database)
         let rows = try await store.withConnection { try $0.query("SELECT count(*) FROM costs") { Int($0.int64(0)) }.first ?? 0 }
         let ours = rate(rows, elapsed)
         var line = "backfill: \(Int(ours)) rows/s (\(rows) rows, \(days) days, real costsync binary over loopback HTTP), peak RSS \(child.maxRSSKiB / 1024) MB"

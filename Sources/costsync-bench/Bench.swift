@@ -1,6 +1,7 @@
 import ArgumentParser
 import CostModel
-import CostStore
+import SQLiteStore
+import StorePort
 import Foundation
 
 @main
@@ -30,7 +31,7 @@ struct StorageBench: AsyncParsableCommand {
         let floor = try Floor.insert(workload, org: org, path: dir.appendingPathComponent("floor.sqlite").path)
         print("floor: \(Int(floor)) rows/s (raw C API, one prepared statement, one transaction, \(rows) rows)")
 
-        let store = try CostStore(path: dir.appendingPathComponent("store.sqlite").path)
+        let store = try SQLiteCostStore(path: dir.appendingPathComponent("store.sqlite").path)
         let clock = ContinuousClock()
         let start = clock.now
         var offset = 0

@@ -1,6 +1,7 @@
 import CSQLite
 import CostModel
-import CostStore
+import SQLiteStore
+import StorePort
 import SQLite
 
 /// The floor: the same rows inserted through the raw C API, one prepared

@@ -1,5 +1,6 @@
 import CostModel
-import CostStore
+import SQLiteStore
+import StorePort
 
 /// A year of a large Anthropic org, made directly as cost lines: `linesPerDay`
 /// distinct lines a day, realistic keys and amounts.

@@ -1,11 +1,7 @@
 import ArgumentParser
-import Config
 import CostModel
-import CostStore
-import Foundation
+import CostsyncApp
 import Logging
-import ProviderHTTP
-import SyncEngine
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,16 +12,8 @@ struct Run: AsyncParsableCommand {
     var once = false
 
     func run() async throws {
-        let config = try options.loadConfig()
-        let logger = options.bootstrapLogging()
-        let runtime = try Runtime.open(config, clock: try options.clock(), logger: logger)
-        logger.info("costsync started", metadata: [
-            "orgs": "\(config.orgs.count)", "database": "\(config.databasePath)", "version": "\(costsyncVersion)",
-        ])
-        let outcomes = try await runtime.runService(once ? .once(.poll) : .every(config.sync.pollInterval), orgs: config.orgs)
-        // An org that failed fails `--once`; a pass cut short by SIGTERM (a
-        // timer unit being stopped) is not a failure of the run.
-        if once && !report(outcomes) && outcomes.contains(where: { $0.error != nil }) { throw ExitCode.failure }
+        let app = try options.app()
+        try await exitOnError { try await app.run(once: once) }
     }
 }
 
@@ -44,30 +32,8 @@ struct Backfill: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let config = try options.loadConfig()
-        let unknown = org.filter { name in !config.orgs.contains { $0.name == name } }
-        guard unknown.isEmpty else {
-            printError("costsync: no org named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in \(config.file); known: \(config.orgs.map(\.name).joined(separator: ", "))")
-            throw ExitCode.failure
-        }
-        let orgs = config.orgs.filter { (org.isEmpty || org.contains($0.name)) && (provider == nil || $0.provider == provider) }
-        guard !orgs.isEmpty else {
-            printError("costsync: no org in \(config.file) matches --provider \(provider?.rawValue ?? "") --org \(org.joined(separator: ","))")
-            throw ExitCode.failure
-        }
-        let clock = try options.clock()
-        guard from <= clock.today else {
-            printError("costsync: nothing to backfill: --from \(from) is after today (\(clock.today), UTC)")
-            throw ExitCode.failure
-        }
-        let logger = options.bootstrapLogging()
-        let runtime = try Runtime.open(config, clock: clock, logger: logger)
-        let reporter = ProgressReporter(totalOrgs: orgs.count, logger: logger)
-        logger.info("backfill started", metadata: ["days.from": "\(from)", "days.to": "\(to)", "orgs": "\(orgs.count)"])
-        let outcomes = try await runtime.runService(.once(.backfill(DayRange(from, to))), orgs: orgs,
-                                                    progress: { reporter.record($0) })
-        reporter.finish()
-        guard report(outcomes) else { throw ExitCode.failure }
+        let app = try options.app()
+        try await exitOnError { try await app.backfill(DayRange(from, to), orgs: org, provider: provider) }
     }
 }
 
@@ -79,28 +45,8 @@ struct Status: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of text.") var json = false
 
     func run() async throws {
-        let config = try options.loadConfig()
-        var states = config.orgs.map { OrgSyncState(key: OrgKey($0.provider, $0.name)) }
-        // Before the first sync there is no database: every org is simply
-        // "never synced", and status does not create one as a side effect.
-        let folder = (config.databasePath as NSString).deletingLastPathComponent
-        if !FileManager.default.fileExists(atPath: config.databasePath) {
-            guard folder.isEmpty || FileManager.default.fileExists(atPath: folder) else {
-                printError("costsync: cannot open the database '\(config.databasePath)' (config key 'database'): the folder '\(folder)' does not exist")
-                throw ExitCode.failure
-            }
-            printError("costsync: no database at '\(config.databasePath)' yet; `costsync run` or `costsync backfill` creates it")
-        } else {
-            let store: CostStore
-            do { store = try CostStore(readingFrom: config.databasePath) } catch {
-                printError("costsync: cannot open the database '\(config.databasePath)': \(error)")
-                throw ExitCode.failure
-            }
-            for (i, org) in config.orgs.enumerated() {
-                states[i] = try await store.state(of: OrgKey(org.provider, org.name), since: config.sync.startDate)
-            }
-        }
-        print(json ? StatusFormat.json(states) : StatusFormat.text(states))
+        let app = try options.app()
+        try await exitOnError { try await app.status(json: json) }
     }
 }
 
@@ -113,23 +59,31 @@ struct CheckConfig: AsyncParsableCommand {
     @Flag(help: "Also make one authenticated request per org.") var online = false
 
     func run() async throws {
-        let config = try options.loadConfig()
-        print("\(config.file): ok — database \(config.databasePath), \(config.orgs.count) orgs: "
-              + config.orgs.map { "\($0.name) (\($0.provider))" }.joined(separator: ", "))
-        guard online else { return }
+        let app = try options.app()
+        try await exitOnError { try await app.checkConfig(online: online) }
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "No credentials, no config: sync fake orgs from the built-in provider simulator into a local database.",
+        discussion: "Starts the simulator on a loopback port, backfills N days, prints a sqlite3 query, then keeps syncing like `run` until Ctrl-C.")
+
+    @Option(help: "The database to write.") var database = "costsync-demo.sqlite"
+    @Option(help: "Days of history to backfill.") var days = 365
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .notice
+    @Option(help: "Accepted like every command's, and ignored: the demo configures itself.") var config: String?
+
+    func validate() throws {
+        guard (1...3650).contains(days) else { throw ValidationError("--days must be between 1 and 3650") }
+    }
+
+    func run() async throws {
+        var options = GlobalOptions()
+        options.logLevel = logLevel
         let logger = options.bootstrapLogging()
-        var failed = 0
-        try await ProviderHTTPClient.withHTTPClient { httpClient in
-            for org in config.orgs {
-                do {
-                    try await makeSource(org, httpClient: httpClient, logger: logger).probe()
-                    print("\(org.name): ok")
-                } catch {
-                    failed += 1
-                    print("\(org.name): FAILED: \(error)")
-                }
-            }
-        }
-        if failed > 0 { throw ExitCode.failure }
+        let env = options.environment
+        let clock = try exitOnError { () throws(AppError) in try CostsyncApp.clock(environment: env) }
+        try await exitOnError { try await CostsyncApp.demo(database: database, days: days, clock: clock, logger: logger) }
     }
 }

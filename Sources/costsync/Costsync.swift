@@ -1,5 +1,5 @@
 import ArgumentParser
-import ProviderHTTP
+import CostsyncApp
 
 @main
 struct Costsync: AsyncParsableCommand {
@@ -11,7 +11,7 @@ struct Costsync: AsyncParsableCommand {
         64 a malformed command line (such as --from after --to), 1 anything else.
         Secrets are read from environment variables or files named in the config, never from the command line.
         """,
-        version: costsyncVersion,
+        version: CostsyncApp.version,
         subcommands: [Run.self, Backfill.self, Status.self, CheckConfig.self, Demo.self]
     )
 }

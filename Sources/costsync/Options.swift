@@ -1,9 +1,9 @@
 import ArgumentParser
 import Config
 import CostModel
+import CostsyncApp
 import Foundation
 import Logging
-import ProviderHTTP
 import SystemdSupport
 
 /// The options every command shares.
@@ -16,48 +16,51 @@ struct GlobalOptions: ParsableArguments {
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    var configPath: String { config ?? CostsyncConfig.defaultPath(environment: environment) }
-
-    /// Loads the config; a config error becomes exit status 78 (EX_CONFIG)
-    /// with the one line that names the file, the key and the fix.
-    func loadConfig() throws -> CostsyncConfig {
-        do {
-            return try CostsyncConfig.load(path: configPath, environment: environment)
-        } catch {
-            printError("costsync: \(error.description)")
-            throw ExitCode(78)
+    /// The composition root for this invocation: config, clock and logging.
+    func app() throws -> CostsyncApp {
+        let env = environment
+        let config = try exitOnError { () throws(AppError) in
+            try CostsyncApp.loadConfig(path: self.config ?? CostsyncConfig.defaultPath(environment: env), environment: env)
         }
+        let clock = try exitOnError { () throws(AppError) in try CostsyncApp.clock(environment: env) }
+        return CostsyncApp(config: config, clock: clock, logger: bootstrapLogging(), environment: env)
     }
 
     /// Sets up swift-log once for the process: stderr, journald-aware.
     func bootstrapLogging() -> Logger {
-        let env = environment
         let level = logLevel
-        LoggingSystem.bootstrap(CostsyncLogHandler.bootstrapFactory(environment: env, level: level), metadataProvider: nil)
+        LoggingSystem.bootstrap(CostsyncLogHandler.bootstrapFactory(environment: environment, level: level), metadataProvider: nil)
         var logger = Logger(label: "costsync")
         logger.logLevel = level
         return logger
     }
+}
 
-    /// The wall clock; `COSTSYNC_NOW` (RFC 3339) pins it, for tests and the
-    /// simulator only: it lets a test say what "today" is.
-    func clock() throws -> WallClock {
-        guard let pinned = environment["COSTSYNC_NOW"] else { return .system }
-        guard let t = Timestamp(rfc3339: pinned) else {
-            printError("costsync: COSTSYNC_NOW: '\(pinned)' is not an RFC 3339 time such as 2026-03-01T12:00:00Z")
-            throw ExitCode(78)
-        }
-        // A pinned clock decides which days are final: never let it pass unnoticed.
-        printError("costsync: warning: COSTSYNC_NOW pins the clock at \(t) (meant for tests and the simulator only)")
-        return .fixed(t)
+/// Runs a command's action, printing an `AppError`'s message and exiting with
+/// its status; any other error is a run-time failure (exit 1).
+func exitOnError<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as AppError {
+        throw exit(error)
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        Console.standard.error("costsync: \(error)")
+        throw ExitCode.failure
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+func exitOnError<T>(_ body: () throws(AppError) -> T) throws -> T {
+    do { return try body() } catch { throw exit(error) }
 }
+
+private func exit(_ error: AppError) -> ExitCode {
+    if let message = error.message { Console.standard.error(message) }
+    return ExitCode(error.exitCode)
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Parses `--from`/`--to` at the edge, so the commands only ever see days.
 extension Day: ExpressibleByArgument {

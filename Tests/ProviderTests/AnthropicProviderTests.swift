@@ -361,7 +361,7 @@ struct AnthropicProviderTests {
             #expect(e.providerErrorType == "authentication_error")
             #expect(e.endpoint == "/v1/organizations/cost_report")
             #expect(e.description.hasPrefix("anthropic org 'acme': authentication failed (HTTP 401, request req_123"))
-            #expect(e.description.contains("admin_key_env/admin_key_file"))
+            #expect(e.remedy == .checkCredentials)
             #expect(!e.description.contains(anthropicTestKey))
             #expect(!String(reflecting: e).contains(anthropicTestKey))
             #expect(requests.count == 1)

@@ -114,9 +114,9 @@ struct ProviderHTTPTests {
         (ProviderError(kind: .authentication, provider: .anthropic, org: "acme", endpoint: "/v1/organizations/cost_report",
                        httpStatus: 401, requestID: "req_123", providerErrorType: "authentication_error",
                        providerMessage: "invalid x-api-key"),
-         "anthropic org 'acme': authentication failed (HTTP 401, request req_123, /v1/organizations/cost_report): invalid x-api-key — check admin_key_env/admin_key_file (an Admin API key, sk-ant-admin...)"),
+         "anthropic org 'acme': authentication failed (HTTP 401, request req_123, /v1/organizations/cost_report): invalid x-api-key — check the org's API key"),
         (ProviderError(kind: .network, provider: .clickhouse, org: "ch", detail: "connect timeout\nsecond line", attempts: 6),
-         "clickhouse org 'ch': network error (6 attempts): connect timeout second line — check base_url and network access; costsync tries again at the next poll"),
+         "clickhouse org 'ch': network error (6 attempts): connect timeout second line — check the base URL and network access; costsync tries again at the next poll"),
     ])
     func descriptions(error: ProviderError, expected: String) {
         #expect(error.description == expected)

@@ -23,6 +23,7 @@ final class TestClock: ProviderClock {
     }
 
     var wallNow: Duration { state.withLock { $0.now } }
+    var wall: WallClock { WallClock { [self] in Timestamp(secondsSinceEpoch: wallNow.components.seconds) } }
     var monotonicNow: Duration { state.withLock { $0.now } }
     var sleeps: [Duration] { state.withLock { $0.sleeps } }
 
@@ -45,7 +46,7 @@ final class BlockingClock: ProviderClock {
         (began, signal) = AsyncStream<Void>.makeStream()
     }
 
-    var wallNow: Duration { base.wallNow }
+    var wall: WallClock { base.wall }
     var monotonicNow: Duration { base.monotonicNow }
 
     func sleep(for duration: Duration) async throws {

@@ -1,5 +1,6 @@
 import CostModel
-import CostStore
+import SQLiteStore
+import StorePort
 import SQLite
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
 struct CostStoreTests {
     @Test("a restated day: new lines inserted, changed updated, vanished deleted, other days untouched")
     func restatedDay() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         let d1 = day("2025-03-01"), d2 = day("2025-03-02")
         try await store.replaceDays([
             DayWrite(day: d1, lines: [line("a", cents: "100"), line("b", cents: "200"), line("c", cents: "300")], isFinal: false),
@@ -28,7 +29,7 @@ struct CostStoreTests {
 
     @Test("re-running the same replacement changes nothing")
     func idempotent() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         let write = DayWrite(day: day("2025-03-01"), lines: [line("a", cents: "1.5"), line("b", cents: "2")], isFinal: true)
         try await store.replaceDays([write], for: acme, fetchedAt: fetched, cursor: nil)
         let again = try await store.replaceDays([write], for: acme, fetchedAt: fetched.adding(seconds: 60), cursor: nil)
@@ -39,7 +40,7 @@ struct CostStoreTests {
 
     @Test("a NULL workspace never duplicates a row")
     func nullWorkspace() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         var builder = LineKeyBuilder()
         builder.add("workspace_id", nil)
         builder.add("description", "Claude usage")
@@ -54,7 +55,7 @@ struct CostStoreTests {
 
     @Test("two lines with one key are refused rather than one overwriting the other")
     func duplicateKeys() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         await #expect(throws: StoreError.self) {
             try await store.replaceDays([DayWrite(day: day("2025-03-01"), lines: [line("a", cents: "1"), line("a", cents: "2")], isFinal: false)],
                                         for: acme, fetchedAt: fetched, cursor: nil)
@@ -64,8 +65,9 @@ struct CostStoreTests {
 
     @Test("the cursor moves over consecutive final days only, in the rows' transaction")
     func cursor() async throws {
-        let store = try CostStore.inMemory()
-        let rule = CursorRule(start: day("2025-03-01"), limit: day("2025-03-10"))
+        let store = try SQLiteCostStore.inMemory()
+        let rule = CursorRule(limit: day("2025-03-10"))
+        try await store.recordAttempt(acme, at: fetched, start: day("2025-03-01"))
         let s = try await store.replaceDays([
             DayWrite(day: day("2025-03-01"), lines: [], isFinal: true),
             DayWrite(day: day("2025-03-02"), lines: [line("a", cents: "1")], isFinal: true),
@@ -76,7 +78,7 @@ struct CostStoreTests {
         #expect(try await store.nextDay(acme) == day("2025-03-03"))
         // A later write of an older range never moves the cursor back.
         try await store.replaceDays([DayWrite(day: day("2025-02-01"), lines: [], isFinal: false)],
-                                    for: acme, fetchedAt: fetched, cursor: CursorRule(start: day("2025-02-01"), limit: rule.limit))
+                                    for: acme, fetchedAt: fetched, cursor: CursorRule(limit: rule.limit))
         #expect(try await store.nextDay(acme) == day("2025-03-03"))
         // Once the 3rd settles, the cursor jumps over the already-final 4th.
         try await store.replaceDays([DayWrite(day: day("2025-03-03"), lines: [line("a", cents: "1")], isFinal: true)],
@@ -86,7 +88,7 @@ struct CostStoreTests {
 
     @Test("a failure is recorded on the cursor and cleared by the next success")
     func failures() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         try await store.recordAttempt(acme, at: fetched, start: day("2025-01-01"))
         try await store.recordFailure(acme, error: "HTTP 503")
         try await store.recordFailure(acme, error: "HTTP 503 again")
@@ -97,9 +99,22 @@ struct CostStoreTests {
         #expect(state.lastError == nil && state.consecutiveFailures == 0 && state.lastSuccessAt == fetched.description)
     }
 
+    @Test("a start_date corrected after a failed first attempt takes effect; once days are stored it no longer moves the cursor")
+    func correctedStart() async throws {
+        let store = try SQLiteCostStore.inMemory()
+        try await store.recordAttempt(acme, at: fetched, start: day("2024-01-01"))
+        try await store.recordFailure(acme, error: "HTTP 401")
+        try await store.recordAttempt(acme, at: fetched, start: day("2025-01-01"))
+        #expect(try await store.nextDay(acme) == day("2025-01-01"))
+        try await store.replaceDays([DayWrite(day: day("2025-01-01"), lines: [], isFinal: true)],
+                                    for: acme, fetchedAt: fetched, cursor: CursorRule(limit: day("2025-01-05")))
+        try await store.recordAttempt(acme, at: fetched, start: day("2023-01-01"))
+        #expect(try await store.nextDay(acme) == day("2025-01-02"))
+    }
+
     @Test("status finds the gaps before the cursor")
     func gaps() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         let days = ["2025-01-01", "2025-01-02", "2025-01-05"].map { DayWrite(day: day($0), lines: [], isFinal: true) }
         try await store.replaceDays(days, for: acme, fetchedAt: fetched, cursor: nil)
         try await store.recordAttempt(acme, at: fetched, start: day("2025-01-08"))
@@ -110,7 +125,7 @@ struct CostStoreTests {
 
     @Test("the daily view sums exact nanos")
     func dailyView() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         try await store.replaceDays([DayWrite(day: day("2025-03-01"), lines: [line("a", cents: "0.000001"), line("b", cents: "41280.000000")], isFinal: true)],
                                     for: acme, fetchedAt: fetched, cursor: nil)
         let nanos = try await store.withConnection { try $0.query("SELECT amount_nanos FROM daily_costs") { $0.int64(0) } }

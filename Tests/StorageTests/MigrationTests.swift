@@ -1,4 +1,5 @@
-import CostStore
+import SQLiteStore
+import StorePort
 import SQLite
 import Testing
 
@@ -7,8 +8,8 @@ struct MigrationTests {
     @Test("running the migrations twice leaves one schema")
     func twice() async throws {
         try await withTemporaryDatabase { path in
-            _ = try CostStore(path: path)
-            _ = try CostStore(path: path)
+            _ = try SQLiteCostStore(path: path)
+            _ = try SQLiteCostStore(path: path)
             let db = try Connection(path: path)
             #expect(try db.userVersion == Schema.currentVersion)
             let objects = try db.query("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name") {

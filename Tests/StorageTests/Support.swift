@@ -1,5 +1,6 @@
 import CostModel
-import CostStore
+import SQLiteStore
+import StorePort
 import Foundation
 import SQLite
 

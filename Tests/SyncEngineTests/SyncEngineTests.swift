@@ -1,6 +1,7 @@
 import Config
 import CostModel
-import CostStore
+import SQLiteStore
+import StorePort
 import Logging
 import Synchronization
 import SyncEngine
@@ -49,7 +50,7 @@ let today = Day("2025-03-20")!
 let clock = WallClock.fixed(Timestamp(secondsSinceEpoch: today.secondsSinceEpoch + 12 * 3600))
 let settings = SyncSettings(startDate: Day("2025-03-01")!, settleDays: 3, maxConcurrentOrgs: 2)
 
-func engine(_ sources: [any CostSource], store: CostStore) -> SyncEngine {
+func engine(_ sources: [any CostSource], store: any CostStore) -> SyncEngine {
     SyncEngine(sources: sources, store: store, settings: settings, clock: clock, logger: Logger(label: "test"))
 }
 
@@ -57,7 +58,7 @@ func engine(_ sources: [any CostSource], store: CostStore) -> SyncEngine {
 struct SyncEngineTests {
     @Test("a first poll fetches from start_date through today and stops the cursor at the first unsettled day")
     func firstPoll() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         let source = FakeSource(.anthropic, "acme")
         let outcomes = await engine([source], store: store).pass(.poll)
         #expect(outcomes.allSatisfy { $0.succeeded })
@@ -68,7 +69,7 @@ struct SyncEngineTests {
 
     @Test("the next poll asks only for the days that are not final yet")
     func secondPoll() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         let source = FakeSource(.anthropic, "acme")
         _ = await engine([source], store: store).pass(.poll)
         _ = await engine([source], store: store).pass(.poll)
@@ -77,7 +78,7 @@ struct SyncEngineTests {
 
     @Test("one org's failure is recorded on its cursor and never stops the others")
     func isolation() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         let good = FakeSource(.clickhouse, "good", locked: { _ in true })
         let bad = FakeSource(.anthropic, "bad", failure: Unauthorized())
         let another = FakeSource(.anthropic, "another")
@@ -93,7 +94,7 @@ struct SyncEngineTests {
 
     @Test("an unlocked ClickHouse day holds the cursor even when later days are locked")
     func unlockedHoldsCursor() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         let hole = Day("2025-03-10")!
         let source = FakeSource(.clickhouse, "ch", locked: { $0 != hole })
         _ = await engine([source], store: store).pass(.poll)
@@ -102,7 +103,7 @@ struct SyncEngineTests {
 
     @Test("a backfill skips days already final and never moves the cursor back")
     func backfillSkipsFinal() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         let source = FakeSource(.anthropic, "acme")
         _ = await engine([source], store: store).pass(.poll)
         let before = try await store.nextDay(OrgKey(.anthropic, "acme"))
@@ -116,7 +117,7 @@ struct SyncEngineTests {
 
     @Test("a day with no cost is stored as fetched, not left as a gap")
     func emptyDay() async throws {
-        let store = try CostStore.inMemory()
+        let store = try SQLiteCostStore.inMemory()
         let source = FakeSource(.anthropic, "acme", lines: { _ in [] })
         _ = await engine([source], store: store).pass(.poll)
         let state = try await store.state(of: OrgKey(.anthropic, "acme"), since: settings.startDate)

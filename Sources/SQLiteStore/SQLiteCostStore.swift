@@ -1,82 +1,21 @@
 import CostModel
 import SQLite
-
-/// Which org's data: the `(provider, org)` pair that keys cursors and partitions.
-public struct OrgKey: Sendable, Hashable, CustomStringConvertible {
-    public let provider: Provider
-    public let org: String
-    public init(_ provider: Provider, _ org: String) {
-        self.provider = provider
-        self.org = org
-    }
-    public var description: String { "\(provider)/\(org)" }
-}
-
-/// One fetched day ready to be written, with the finality the engine decided.
-public struct DayWrite: Sendable {
-    public var day: Day
-    public var lines: [CostLine]
-    public var isFinal: Bool
-    public init(day: Day, lines: [CostLine], isFinal: Bool) {
-        self.day = day
-        self.lines = lines
-        self.isFinal = isFinal
-    }
-}
-
-/// How the cursor may move after a write: from where it stands (or from
-/// `start` when the org has none yet) over consecutive final days, never past
-/// `limit` and never backwards.
-public struct CursorRule: Sendable {
-    public var start: Day
-    public var limit: Day
-    public init(start: Day, limit: Day) {
-        self.start = start
-        self.limit = limit
-    }
-}
-
-/// What a write changed, for logs and progress.
-public struct WriteSummary: Sendable, Equatable {
-    public var days = 0
-    public var inserted = 0
-    public var updated = 0
-    public var deleted = 0
-    public var unchanged = 0
-    public var nextDay: Day?
-    public init() {}
-    public var rowsWritten: Int { inserted + updated }
-    /// Rows the provider sent for these days, changed or not.
-    public var rowsSeen: Int { inserted + updated + unchanged }
-}
-
-public enum StoreError: Error, Sendable, CustomStringConvertible {
-    case duplicateLineKey(OrgKey, Day, String)
-    case sumOutOfRange(OrgKey, Day)
-
-    public var description: String {
-        switch self {
-        case let .duplicateLineKey(key, day, lineKey):
-            "\(key) \(day): two lines share the key '\(lineKey)'; refusing to let one overwrite the other (a provider decoding bug)"
-        case let .sumOutOfRange(key, day):
-            "\(key) \(day): the day's total does not fit 64-bit nanos"
-        }
-    }
-}
+import StorePort
 
 /// The one owner of the database connection: every read and write of costsync
 /// goes through this actor, on a serial queue of its own.
-public actor CostStore {
+public actor SQLiteCostStore: CostStore {
     let db: Connection
     private let executor: SerialQueueExecutor
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    /// Opens (creating if needed) and migrates the database at `path`.
-    public init(path: String) throws {
+    /// Opens (creating if needed) and migrates the database at `path`;
+    /// `willMigrate` hears of each migration before it runs.
+    public init(path: String, willMigrate: (Migration) -> Void = { _ in }) throws {
         self.db = try Connection(path: path)
         self.executor = SerialQueueExecutor(label: "costsync.store")
-        try db.migrate(Schema.migrations)
+        try db.migrate(Schema.migrations, willApply: willMigrate)
     }
 
     /// Opens the database at `path` for reading only: `status` neither creates
@@ -93,7 +32,7 @@ public actor CostStore {
         }
     }
 
-    public static func inMemory() throws -> CostStore { try CostStore(path: ":memory:") }
+    public static func inMemory() throws -> SQLiteCostStore { try SQLiteCostStore(path: ":memory:") }
 
     /// Runs `body` on the store's connection, for queries this type has no method for.
     public func withConnection<T: Sendable>(_ body: (Connection) throws -> T) throws -> T { try body(db) }
@@ -225,22 +164,22 @@ public actor CostStore {
     /// Moves `next_day` over consecutive final days. Derived from `sync_days`
     /// inside the writing transaction, so the cursor can never claim a day
     /// whose rows are not committed with it.
-    private func advanceCursor(_ key: OrgKey, _ rule: CursorRule) throws -> Day {
-        let stored = try cursorDay(key)
-        var next = stored ?? rule.start
+    private func advanceCursor(_ key: OrgKey, _ rule: CursorRule) throws -> Day? {
+        // `recordAttempt` creates the cursor before any write; without one
+        // there is no cursor to move.
+        guard let stored = try cursorDay(key) else { return nil }
+        var next = stored
         let isFinal = try db.cached("SELECT is_final FROM sync_days WHERE provider = ?1 AND org = ?2 AND day = ?3")
         while next < rule.limit {
             let final = try isFinal.query([.text(key.provider.rawValue), .text(key.org), .text(next.description)]) { $0.int64(0) }
             guard final.first == 1 else { break }
             next = next.advanced(by: 1)
         }
-        if stored == nil || next > stored! {
-            try db.cached("""
-                INSERT INTO sync_cursor (provider, org, next_day) VALUES (?1, ?2, ?3)
-                ON CONFLICT (provider, org) DO UPDATE SET next_day = max(next_day, excluded.next_day)
-                """).execute([.text(key.provider.rawValue), .text(key.org), .text(next.description)])
+        if next > stored {
+            try db.cached("UPDATE sync_cursor SET next_day = ?3 WHERE provider = ?1 AND org = ?2")
+                .execute([.text(key.provider.rawValue), .text(key.org), .text(next.description)])
         }
-        return max(next, stored ?? next)
+        return next
     }
 
     private func cursorDay(_ key: OrgKey) throws -> Day? {
@@ -264,11 +203,15 @@ public actor CostStore {
         return Set(rows.compactMap { $0 })
     }
 
-    /// Notes the start of a sync attempt, creating the cursor at `start` if the org has none.
+    /// Notes the start of a sync attempt, creating the cursor at `start` if the
+    /// org has none; while the org has no stored day, the cursor follows
+    /// `start`, so a corrected `start_date` takes effect after a failed first try.
     public func recordAttempt(_ key: OrgKey, at time: Timestamp, start: Day) throws {
         try db.cached("""
             INSERT INTO sync_cursor (provider, org, next_day, last_attempt_at) VALUES (?1, ?2, ?3, ?4)
-            ON CONFLICT (provider, org) DO UPDATE SET last_attempt_at = excluded.last_attempt_at
+            ON CONFLICT (provider, org) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
+                next_day = CASE WHEN EXISTS (SELECT 1 FROM sync_days d WHERE d.provider = ?1 AND d.org = ?2)
+                                THEN next_day ELSE excluded.next_day END
             """).execute([.text(key.provider.rawValue), .text(key.org), .text(start.description), .text(time.description)])
     }
 
@@ -338,31 +281,3 @@ public actor CostStore {
     }
 }
 
-/// A `costs` row as read back, for tests and `status`.
-public struct StoredLine: Sendable, Equatable {
-    public var lineKey: String
-    public var scopeID: String
-    public var item: String
-    public var amount: String
-    public var amountNanos: Int64
-    public var isFinal: Bool
-    public var fetchedAt: String
-    public var workspaceID: String?
-    public var extras: String?
-}
-
-/// One org's sync state, as `costsync status` reports it.
-public struct OrgSyncState: Sendable, Equatable {
-    public var key: OrgKey
-    public var nextDay: Day?
-    public var lastAttemptAt: String?
-    public var lastSuccessAt: String?
-    public var lastError: String?
-    public var consecutiveFailures = 0
-    public var daysStored = 0
-    public var rowsStored = 0
-    public var firstDay: Day?
-    /// Days before the cursor with no `sync_days` row.
-    public var gaps: [DayRange] = []
-    public init(key: OrgKey) { self.key = key }
-}

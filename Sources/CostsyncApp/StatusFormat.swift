@@ -1,5 +1,5 @@
 import CostModel
-import CostStore
+import StorePort
 import Foundation
 
 /// `costsync status` output, as text for people and JSON for scripts.

@@ -9,17 +9,16 @@ final class ProgressReporter: Sendable {
     private struct State {
         var perOrg: [String: ProgressEvent] = [:]
         var lastDraw: ContinuousClock.Instant?
-        var drewLine = false
     }
 
     private let state = Mutex(State())
     private let start = ContinuousClock.now
-    private let isTerminal = isatty(2) == 1
-    private let totalOrgs: Int
+    private let console: Console
+    private var isTerminal: Bool { console.isTerminal }
     private let logger: Logger
 
-    init(totalOrgs: Int, logger: Logger) {
-        self.totalOrgs = totalOrgs
+    init(console: Console, logger: Logger) {
+        self.console = console
         self.logger = logger
     }
 
@@ -30,26 +29,31 @@ final class ProgressReporter: Sendable {
             let interval: Duration = isTerminal ? .milliseconds(200) : .seconds(10)
             guard s.lastDraw.map({ now - $0 >= interval }) ?? true else { return ("", false) }
             s.lastDraw = now
-            s.drewLine = isTerminal
             return (Self.line(s.perOrg.values, elapsed: now - start), true)
         }
         guard draw else { return }
         if isTerminal {
-            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+            console.rawError("\r\u{1B}[K" + line)
         } else {
             logger.info("backfill progress", metadata: ["progress": "\(line)"])
         }
     }
 
+    /// Draws the final state once more (`N/N days`), so the last frame on
+    /// screen is never a stale one, then ends the line.
     func finish() {
-        let drew = state.withLock { $0.drewLine }
-        if drew { FileHandle.standardError.write(Data("\n".utf8)) }
+        let line = state.withLock { Self.line($0.perOrg.values, elapsed: ContinuousClock.now - start) }
+        if isTerminal {
+            console.rawError("\r\u{1B}[K" + line + "\n")
+        } else {
+            logger.info("backfill progress", metadata: ["progress": "\(line)"])
+        }
     }
 
     static func line(_ events: some Collection<ProgressEvent>, elapsed: Duration) -> String {
         let done = events.reduce(0) { $0 + $1.daysWritten }
         let planned = events.reduce(0) { $0 + $1.daysPlanned }
-        let rows = events.reduce(0) { $0 + $1.rowsWritten }
+        let rows = events.reduce(0) { $0 + $1.rowsSeen }
         // Whole milliseconds are precise enough for a progress line.
         let ms = max(1, Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000))
         var text = "backfill: \(done)/\(planned) days, \(rows) rows, \(rows * 1000 / ms) rows/s"

@@ -1,6 +1,7 @@
-/// Standard base64 (RFC 4648, with padding), for Anthropic's page tokens and
-/// ClickHouse's Basic auth; small enough not to pull Foundation into the target.
-enum Base64 {
+/// Standard base64 (RFC 4648, with padding): the Basic `Authorization` header
+/// of ClickHouse (sent by the transport, checked by the simulator) and the
+/// simulator's page tokens. Small enough not to pull Foundation into a target.
+public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     private static let reverse: [UInt8] = {
         var table = [UInt8](repeating: 0xFF, count: 256)
@@ -8,8 +9,9 @@ enum Base64 {
         return table
     }()
 
-    static func encode(_ text: String) -> String {
-        let bytes = Array(text.utf8)
+    public static func encode(_ text: String) -> String { encode(Array(text.utf8)) }
+
+    public static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
         var i = 0
@@ -28,7 +30,7 @@ enum Base64 {
     }
 
     /// Nil for anything that is not canonical padded base64 of UTF-8 text.
-    static func decode(_ text: some StringProtocol) -> String? {
+    public static func decode(_ text: some StringProtocol) -> String? {
         let chars = Array(text.utf8)
         guard chars.count % 4 == 0 else { return nil }
         var out: [UInt8] = []

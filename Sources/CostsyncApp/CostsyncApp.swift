@@ -1,0 +1,142 @@
+import AnthropicProvider
+import ClickHouseProvider
+import Config
+import CostModel
+import Foundation
+import Logging
+import ProviderHTTP
+import SQLite
+import SQLiteStore
+import ServiceLifecycle
+import StorePort
+import SyncEngine
+import Synchronization
+import SystemdSupport
+import UnixSignals
+
+/// The composition root: given a validated config, a clock, a logger and a
+/// console, it builds the store, the shared HTTP client, the limiters and the
+/// provider clients, and runs each command's action. The executable only
+/// parses arguments and maps `AppError` to exit codes; tests drive the same
+/// actions in-process.
+public struct CostsyncApp: Sendable {
+    public let config: CostsyncConfig
+    public let clock: WallClock
+    public let logger: Logger
+    public let console: Console
+    /// The process environment: `NOTIFY_SOCKET`, `WATCHDOG_USEC` for systemd.
+    public let environment: [String: String]
+
+    public init(config: CostsyncConfig, clock: WallClock, logger: Logger, console: Console = .standard,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.config = config
+        self.clock = clock
+        self.logger = logger
+        self.console = console
+        self.environment = environment
+    }
+
+    /// The version `--version` prints and every request's User-Agent carries.
+    public static let version = costsyncVersion
+
+    var notifier: SystemdNotifier { SystemdNotifier(environment: environment) }
+
+    /// The store for writing, migrated. A migration of a large database may
+    /// take longer than systemd's start timeout: each one asks for more time
+    /// before it runs, since READY=1 only follows the open.
+    func openStore() throws(AppError) -> any CostStore {
+        let notifier = notifier
+        let logger = logger
+        do {
+            return try SQLiteCostStore(path: config.databasePath) { migration in
+                logger.notice("migrating the database", metadata: ["schema.version": "\(migration.version)", "migration": "\(migration.name)"])
+                notifier.extendTimeout(by: .seconds(300))
+            }
+        } catch {
+            throw .failed("cannot open the database '\(config.databasePath)' (config key 'database'): \(error)")
+        }
+    }
+
+    /// One provider client per org, all on the one shared HTTP client and the
+    /// one wall clock.
+    func sources(_ orgs: [OrgConfig], httpClient: SharedHTTPClient) -> [any CostSource] {
+        // One limiter per ClickHouse key, shared by every org using that key:
+        // the documented limit (10 requests per 10 s) is per key, not per org.
+        let limiters = RateLimiterRegistry()
+        return orgs.map { org in
+            do {
+                return try makeSource(org, httpClient: httpClient, limiters: limiters)
+            } catch {
+                // One org whose client cannot be built fails alone, like any other org failure.
+                return UnavailableSource(provider: org.provider, org: org.name, error: error)
+            }
+        }
+    }
+
+    func makeSource(_ org: OrgConfig, httpClient: SharedHTTPClient,
+                    limiters: RateLimiterRegistry = RateLimiterRegistry()) throws -> any CostSource {
+        let options = TransportOptions(clock: SystemProviderClock(wall: clock))
+        switch org.credentials {
+        case .anthropic(let adminKey):
+            return try AnthropicClient(org: org.name, adminKey: adminKey, baseURL: org.baseURL, httpClient: httpClient,
+                                       logger: logger, options: options)
+        case .clickhouse(let organizationID, let keyID, let keySecret):
+            return try ClickHouseClient(org: org.name, organizationID: organizationID, keyID: keyID, keySecret: keySecret,
+                                        baseURL: org.baseURL, httpClient: httpClient, logger: logger, options: options,
+                                        rateLimiters: limiters)
+        }
+    }
+
+    /// Runs `schedule` under swift-service-lifecycle: SIGTERM and SIGINT shut it
+    /// down gracefully; the outcomes of the last pass are returned.
+    func runService(_ schedule: SyncService.Schedule, orgs: [OrgConfig], store: any CostStore,
+                    progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) async throws -> [OrgOutcome] {
+        let collected = OutcomeBox()
+        let wording = ErrorWording(orgs: orgs)
+        try await ProviderHTTPClient.withHTTPClient { httpClient in
+            let engine = SyncEngine(sources: sources(orgs, httpClient: httpClient), store: store,
+                                    settings: config.sync, clock: clock, logger: logger,
+                                    describe: { wording.describe($0) }, progress: progress)
+            let service = SyncService(engine: engine, schedule: schedule, notifier: notifier,
+                                      logger: logger, onPass: { collected.set($0) })
+            var groupConfig = ServiceGroupConfiguration(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                logger: logger)
+            groupConfig.gracefulShutdownSignals = [.sigterm, .sigint]
+            // Well inside systemd's TimeoutStopSec=30: a transaction under way
+            // commits in well under a second; HTTP waits are cancelled at once.
+            groupConfig.maximumGracefulShutdownDuration = .seconds(10)
+            try await ServiceGroup(configuration: groupConfig).run()
+        }
+        return collected.value
+    }
+
+    /// Prints one line per failed org and says whether the pass is a success.
+    func report(_ outcomes: [OrgOutcome]) -> Bool {
+        for outcome in outcomes {
+            if let error = outcome.error {
+                console.error("costsync: \(outcome.key) failed: \(error)")
+            } else if outcome.cancelled {
+                console.error("costsync: \(outcome.key) interrupted; run the same command again to resume")
+            }
+        }
+        return outcomes.allSatisfy(\.succeeded)
+    }
+}
+
+/// An org whose client could not be built: every sync of it fails with that error.
+struct UnavailableSource: CostSource {
+    let provider: Provider
+    let org: String
+    let error: any Error
+    var maxDaysPerRequest: Int { 31 }
+    func fetch(_ range: DayRange, sink: @Sendable ([DayCosts]) async throws -> Void) async throws { throw error }
+    func probe() async throws { throw error }
+}
+
+/// The outcomes of the latest pass, handed out of the service.
+final class OutcomeBox: Sendable {
+    private let outcomes = Mutex<[OrgOutcome]>([])
+    func set(_ value: [OrgOutcome]) { outcomes.withLock { $0 = value } }
+    var value: [OrgOutcome] { outcomes.withLock { $0 } }
+}
