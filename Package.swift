@@ -160,7 +160,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Simulator", "CostModel", "SQLite"],
+            dependencies: ["Simulator", "CostModel", "SQLite", "SyncEngine"],
             swiftSettings: settings
         ),
     ],

@@ -35,8 +35,6 @@ struct TableReader {
         }
     }
 
-    func has(_ key: String) -> Bool { table[key] != nil }
-
     func string(_ key: String) throws(KeyProblem) -> String? {
         guard let value = table[key] else { return nil }
         guard let text = value.string else { throw typeMismatch(key, expected: "a string", found: value) }

@@ -95,8 +95,6 @@ public struct ProviderResponse: Sendable {
     /// The first value of a response header (case-insensitive name).
     public func header(_ name: String) -> String? { headers.first(name: name) }
 
-    public var bodyByteCount: Int { body.readableBytes }
-
     /// Lends the body's bytes without copying them (a page is tens of MB).
     public func withBody<R, E: Error>(_ read: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
         let result: Result<R, E> = body.withUnsafeReadableBytes { raw in

@@ -34,9 +34,6 @@ public struct RetryPolicy: Sendable, Hashable {
     /// 6 attempts, 1 s doubling to at most 60 s, at most 10 minutes in all.
     public static let standard = RetryPolicy()
 
-    /// A single attempt: for `probe()`, where a person waits for the answer.
-    public static let none = RetryPolicy(maxAttempts: 1)
-
     /// The ceiling of the wait after the `failedAttempt`-th attempt (1-based).
     public func backoffCeiling(afterFailedAttempt failedAttempt: Int) -> Duration {
         // Clamp the exponent before shifting: 2^62 nanoseconds would overflow,

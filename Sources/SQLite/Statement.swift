@@ -125,14 +125,4 @@ public final class Statement {
         let n = Int(sqlite3_column_bytes(handle, column))
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
     }
-
-    public func value(_ column: Int32) -> SQLiteValue {
-        switch sqlite3_column_type(handle, column) {
-        case SQLITE_NULL: .null
-        case SQLITE_INTEGER: .integer(int64(column))
-        default: .text(text(column) ?? "")
-        }
-    }
-
-    public var columnCount: Int32 { sqlite3_column_count(handle) }
 }

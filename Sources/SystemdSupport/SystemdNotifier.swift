@@ -63,19 +63,22 @@ public struct SystemdNotifier: Sendable {
     /// Failures are ignored on purpose: notifications are advisory, and a daemon that
     /// cannot reach systemd (manager restarting, socket buffer full) must keep syncing.
     /// If it matters, systemd notices by itself: a missing `READY=1` fails the start
-    /// after `TimeoutStartSec=`, missing pings trip the watchdog.
-    public func notify(_ raw: String) {
-        guard let socketPath else { return }
+    /// after `TimeoutStartSec=`, missing pings trip the watchdog. The result says
+    /// whether the datagram went out, for tests and debugging only.
+    @discardableResult
+    public func notify(_ raw: String) -> Bool {
+        guard let socketPath else { return false }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var message = Array(raw.utf8)
-        socketPath.withSockAddr { address, length in
-            _ = message.withUnsafeMutableBytes { bytes in
+        let sent = socketPath.withSockAddr { address, length in
+            message.withUnsafeMutableBytes { bytes in
                 // MSG_NOSIGNAL: never die of SIGPIPE for a log-like message.
                 sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), address, length)
             }
         }
+        return sent == message.count
     }
 
     /// A `STATUS=` value must stay on one line: a newline would start a new

@@ -2,6 +2,7 @@ import CostModel
 import Foundation
 import Simulator
 import SQLite
+import SyncEngine
 import Testing
 
 extension EndToEnd {
@@ -39,19 +40,31 @@ extension EndToEnd {
                     }
                 }
 
+                // What the resumed backfill must fetch: per org, the days the
+                // kill left without a final row, windowed as the planner does.
+                var expected: [String: Int] = [:]
+                for org in fx.orgs {
+                    let final = try fx.days("""
+                        SELECT day FROM sync_days WHERE provider = ?1 AND org = ?2 AND is_final = 1
+                        """, [.text(org.provider.rawValue), .text(org.name)])
+                    let windows = FetchPlanner.ranges(range, skipping: final, maxDaysPerRequest: 31)
+                    expected[org.name] = windows.reduce(0) { $0 + ($1.count + 30) / 31 }
+                }
+                #expect(expected.values.reduce(0, +) < fx.orgs.count * ((range.count + 30) / 31), "the kill left nothing final")
+
                 fx.simulator.setFaults(.none)
                 fx.simulator.resetRequests()
                 try await fx.runOK(backfill)
                 expectNoProblems(try fx.mismatches(in: range), "after the resumed backfill")
                 #expect(try fx.count("SELECT COUNT(*) FROM sync_days") == 4 * range.count)
-                // Resuming skipped final days already stored: fewer requests than a full backfill.
-                let full = fx.orgs.count * ((range.count + 30) / 31)
-                let made = fx.simulator.requests.filter { $0.provider != nil }.count
-                #expect(made <= full, "the resumed backfill made \(made) requests, a full one needs \(full)")
+                // Resuming fetched exactly the days that were not final yet: no final day twice.
+                var made: [String: Int] = [:]
+                for request in fx.simulator.requests where request.provider != nil { made[request.org ?? "?", default: 0] += 1 }
+                #expect(made == expected, "requests per org of the resumed backfill")
             }
         }
 
-        @Test("SIGTERM during run exits 0 within 5 seconds")
+        @Test("SIGTERM during run exits 0 promptly")
         func sigtermWhileSleeping() async throws {
             let today = pinnedToday
             try await Fixture.with(smallWorld(today: today, linesPerDay: 10),
@@ -69,12 +82,13 @@ extension EndToEnd {
                 let took = ContinuousClock.now - sent
                 try #require(firstPassDone, "the first pass never completed: \(result)")
                 #expect(result.exitedNormally && result.status == 0, "\(result)")
-                #expect(took < .seconds(5), "SIGTERM took \(took) to stop the daemon")
+                // Generous for a loaded CI machine; a sleep not cut short would take an hour.
+                #expect(took < .seconds(20), "SIGTERM took \(took) to stop the daemon")
                 expectNoProblems(try fx.mismatches(in: DayRange(today.advanced(by: -14), today)), "the first pass")
             }
         }
 
-        @Test("SIGTERM in the middle of a pass exits within 5 seconds and leaves no partial day")
+        @Test("SIGTERM in the middle of a pass exits promptly and leaves no partial day")
         func sigtermDuringSlowBackfill() async throws {
             let today = pinnedToday
             let first = today.advanced(by: -199)
@@ -87,7 +101,7 @@ extension EndToEnd {
                 let result = await backfill.wait(timeout: .seconds(30))
                 let took = ContinuousClock.now - sent
                 try #require(started, "no day was written: \(result)")
-                #expect(took < .seconds(5), "SIGTERM took \(took) to stop the backfill")
+                #expect(took < .seconds(20), "SIGTERM took \(took) to stop the backfill")
                 // Interrupted, not crashed: a normal exit, saying how to resume.
                 #expect(result.exitedNormally, "\(result)")
                 #expect(result.stderr.contains("interrupted"), "\(result)")
@@ -95,18 +109,20 @@ extension EndToEnd {
                 expectNoProblems(problems, "after SIGTERM")
                 #expect(written < 4 * first.distance(to: today), "the backfill finished before SIGTERM: \(written) days")
 
-                // And the daemon, stopped in mid-pass, exits 0.
-                fx.simulator.setFaults(FaultPlan(latency: .seconds(2)))
+                // And the daemon, stopped with requests in flight, exits 0. The
+                // simulator records a request when it arrives and then holds
+                // the answer 60 s: once one is recorded, it is in flight.
+                fx.simulator.setFaults(FaultPlan(latency: .seconds(60)))
                 try fx.writeConfig(SyncSection(pollInterval: "1h", startDate: first))
                 fx.simulator.resetRequests()
                 let daemon = try fx.start(["run"])
                 let requested = await eventually(timeout: .seconds(30)) { !fx.simulator.requests.isEmpty }
-                try? await Task.sleep(for: .milliseconds(200))  // the requests are in flight
                 let sentToDaemon = ContinuousClock.now
                 daemon.signal(SIGTERM)
-                let daemonResult = await daemon.wait(timeout: .seconds(30))
-                #expect(requested)
-                #expect(ContinuousClock.now - sentToDaemon < .seconds(5), "\(daemonResult)")
+                let daemonResult = await daemon.wait(timeout: .seconds(50))
+                try #require(requested, "no request reached the simulator: \(daemonResult)")
+                // Well under the 60 s the answers would take: the requests were cancelled.
+                #expect(ContinuousClock.now - sentToDaemon < .seconds(30), "\(daemonResult)")
                 #expect(daemonResult.exitedNormally && daemonResult.status == 0, "\(daemonResult)")
                 expectNoProblems(try fx.partialDays().problems, "after SIGTERM to run")
             }

@@ -135,18 +135,22 @@ struct LogHandlerTests {
     }
 }
 
+struct SocketSetupFailed: Error {}
+
 /// A datagram socket bound in a fresh temp dir, standing in for systemd's notify socket.
 final class NotifySocket {
     let fd: Int32
     let address: String
-    let directory: TemporaryDirectory
+    let directory: String
 
     init(abstract: Bool = false) throws {
-        directory = try TemporaryDirectory()
+        var template = Array((NSTemporaryDirectory() + "/costsync-notify-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw SocketSetupFailed() }
+        directory = String(cString: made)
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
-        let name = abstract ? "costsync-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" : directory.path + "/notify"
+        let name = abstract ? "costsync-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" : directory + "/notify"
         var pathBytes = Array(name.utf8)
         if abstract { pathBytes.insert(0, at: 0) }
         withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: pathBytes) }
@@ -156,10 +160,13 @@ final class NotifySocket {
         }
         self.fd = fd
         address = abstract ? "@" + name : name
-        guard fd >= 0, rc == 0 else { throw NoSuchFile() }
+        guard fd >= 0, rc == 0 else { throw SocketSetupFailed() }
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
 
     /// The next datagram, or nil if none is queued (never waits: a datagram sent on a
     /// local socket is queued before `sendto` returns).
@@ -211,9 +218,22 @@ struct NotifierTests {
         #expect(notifier.watchdogInterval == nil)
     }
 
-    @Test("a socket that is gone is ignored")
-    func goneSocket() {
-        SystemdNotifier(environment: ["NOTIFY_SOCKET": "/nonexistent/notify"]).ready()
+    @Test("a socket that is gone is ignored: the send fails quietly and the next one to a live socket arrives")
+    func goneSocket() throws {
+        let gone = SystemdNotifier(environment: ["NOTIFY_SOCKET": "/nonexistent/notify"])
+        #expect(gone.isEnabled)
+        #expect(!gone.notify("READY=1"))
+        gone.ready()  // no crash, no throw, no SIGPIPE
+        let socket = try NotifySocket()
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": socket.address]).notify("READY=1"))
+        #expect(socket.receive() == "READY=1")
+    }
+
+    @Test("a slow start asks systemd for more time in microseconds")
+    func extendTimeout() throws {
+        let socket = try NotifySocket()
+        SystemdNotifier(environment: ["NOTIFY_SOCKET": socket.address]).extendTimeout(by: .seconds(300))
+        #expect(socket.receive() == "EXTEND_TIMEOUT_USEC=300000000")
     }
 
     @Test("the watchdog interval is half of WATCHDOG_USEC")

@@ -171,6 +171,11 @@ final class Fixture: Sendable {
         return try body(connection)
     }
 
+    /// The days a query's first column names.
+    func days(_ sql: String, _ values: [SQLiteValue] = []) throws -> Set<Day> {
+        Set(try withDatabase { db in try db.query(sql, values) { $0.text(0).flatMap { Day($0) } } }.compactMap { $0 })
+    }
+
     func count(_ sql: String, _ values: [SQLiteValue] = []) throws -> Int {
         try withDatabase { db in try db.query(sql, values) { Int($0.int64(0)) }.first ?? 0 }
     }
