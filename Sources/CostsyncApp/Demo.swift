@@ -11,7 +11,7 @@ extension CostsyncApp {
     /// then keeps syncing like `run` until SIGTERM or Ctrl-C.
     public static func demo(database: String, days: Int, clock: WallClock, logger: Logger,
                             console: Console = .standard) async throws {
-        let simulator = try await ProviderSimulator.start(world: .demo(today: clock.today))
+        let simulator = try await ProviderSimulator.start(world: .demo(today: clock.today), clock: clock)
         do {
             try await demo(simulator, database: database, days: days, clock: clock, logger: logger, console: console)
         } catch {

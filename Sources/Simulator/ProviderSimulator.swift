@@ -41,17 +41,22 @@ public final class ProviderSimulator: Sendable {
 
     private let state: Mutex<State>
     private let server: LoopbackHTTPServerBox
+    /// "Now" for the absolute times the simulator sends (Anthropic's reset
+    /// header): the same instant the costsync under test takes as now.
+    private let clock: WallClock
 
     public var baseURL: String { server.value?.baseURL ?? "" }
     public var port: Int { server.value?.port ?? 0 }
 
-    private init(world: SimulatorWorld) {
+    private init(world: SimulatorWorld, clock: WallClock) {
         state = Mutex(State(world: world))
         server = LoopbackHTTPServerBox()
+        self.clock = clock
     }
 
-    public static func start(world: SimulatorWorld, host: String = "127.0.0.1", port: Int = 0) async throws -> ProviderSimulator {
-        let simulator = ProviderSimulator(world: world)
+    public static func start(world: SimulatorWorld, clock: WallClock = .system, host: String = "127.0.0.1",
+                             port: Int = 0) async throws -> ProviderSimulator {
+        let simulator = ProviderSimulator(world: world, clock: clock)
         let server = try await LoopbackHTTPServer.start(host: host, port: port) { [weak simulator] request in
             guard let simulator else { return .json(503, "{\"error\":\"simulator stopped\"}") }
             return simulator.handle(request)
@@ -200,8 +205,8 @@ public final class ProviderSimulator: Sendable {
             let message = status == 429 ? "Rate limit exceeded (simulated)" : status == 529 ? "Overloaded (simulated)" : "Simulated server error"
             return StatusFault(status: status, message: message, headers: retryAfter.map { [("retry-after", String($0))] } ?? [])
         case .status429WithAnthropicReset(let seconds):
-            // A real instant: the header is absolute, and the client compares it with its own clock.
-            let reset = WallClock.system.now.adding(seconds: Int64(seconds))
+            // An absolute instant, which the client compares with its own clock.
+            let reset = clock.now.adding(seconds: Int64(seconds))
             return StatusFault(status: 429, message: "Rate limit exceeded (simulated)", headers: [
                 ("anthropic-ratelimit-requests-limit", "50"),
                 ("anthropic-ratelimit-requests-remaining", "0"),

@@ -25,7 +25,8 @@ struct BackfillBench: AsyncParsableCommand {
         }
         let today = Day("2026-03-31")!
         let world = SimulatorWorld(seed: 11, today: today, anthropicOrgs: [SimAnthropicOrg(name: "bench", linesPerDay: lines, workspaces: 40)])
-        let simulator = try await ProviderSimulator.start(world: world)
+        let simulator = try await ProviderSimulator.start(
+            world: world, clock: .fixed(Timestamp(secondsSinceEpoch: world.today.secondsSinceEpoch + 12 * 3600)))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("costsync-bench-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -33,7 +33,8 @@ struct AppWorld {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("costsync-app-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let simulator = try await ProviderSimulator.start(world: world)
+        let simulator = try await ProviderSimulator.start(
+            world: world, clock: .fixed(Timestamp(secondsSinceEpoch: world.today.secondsSinceEpoch + 12 * 3600)))
         do {
             try await body(AppWorld(simulator: simulator, directory: directory))
         } catch {

@@ -146,7 +146,7 @@ struct ClickHouseProviderTests {
     @Test("a grand total off only in its last digits, as float addition leaves it, does not block the org")
     func grandTotalFloatNoise() throws {
         let a = chRecord(date: "2025-03-01", metrics: #""computeCHC":0.1"#, total: "0.1")
-        let b = chRecord(date: "2025-03-01", metrics: #""computeCHC":0.2"#, total: "0.2")
+        let b = chRecord(date: "2025-03-01", entityID: "svc-2", service: "svc-2", metrics: #""computeCHC":0.2"#, total: "0.2")
         // 0.1 + 0.2 in binary floating point.
         let page = try ClickHouseUsageCost.decodePage(Array(chResponse([a, b], grandTotal: "0.30000000000000004").utf8))
         #expect(page.recordsTotal == money("0.3"))
@@ -237,7 +237,7 @@ struct ClickHouseProviderTests {
         }
     }
 
-    @Test("a 401 names the org and the config keys, never the key id or secret")
+    @Test("a 401 names the org and says to check the credentials, never the key id or secret")
     func unauthorized() async throws {
         let clock = TestClock()
         let logs = LogCapture()
@@ -250,7 +250,7 @@ struct ClickHouseProviderTests {
             #expect(e.providerErrorType == "UNAUTHORIZED")
             #expect(e.requestID == "req-401-ch")
             #expect(e.description.hasPrefix("clickhouse org 'acme-ch': authentication failed (HTTP 401, request req-401-ch"))
-            #expect(e.description.contains("key_secret_env"))
+            #expect(e.remedy == .checkCredentials)
             #expect(!e.description.contains(clickHouseKeySecret))
             #expect(!e.description.contains(clickHouseKeyID))
             #expect(requests.count == 1)

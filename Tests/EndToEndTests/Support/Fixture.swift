@@ -62,7 +62,9 @@ final class Fixture: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let simulator: ProviderSimulator
         do {
-            simulator = try await ProviderSimulator.start(world: world)
+            // The simulator's "now" is the one COSTSYNC_NOW gives costsync.
+            let noon = WallClock.fixed(Timestamp(secondsSinceEpoch: world.today.secondsSinceEpoch + 12 * 3600))
+            simulator = try await ProviderSimulator.start(world: world, clock: noon)
         } catch {
             try? FileManager.default.removeItem(at: directory)
             throw error
