@@ -64,7 +64,19 @@ public struct ClickHouseClient: CostSource {
                 }
                 byDay[day.day] = day
             }
-            let days = window.map { byDay[$0] ?? DayCosts(day: $0, lines: [], providerLocked: nil) }
+            let mismatch = page.mismatch
+            if let mismatch {
+                transport.logger.warning("grandTotalCHC disagrees with the records; the records are stored and their days kept non-final", metadata: [
+                    "days.from": "\(window.first)", "days.to": "\(window.last)", "grand_total": "\(mismatch.providerTotal)",
+                    "records_total": "\(mismatch.recordsTotal)", "records": "\(page.recordCount)", "request.id": "\(page.requestID ?? "-")",
+                ])
+            }
+            let days = window.map { day in
+                var costs = byDay[day] ?? DayCosts(day: day, lines: [], providerLocked: nil)
+                costs.requestID = page.requestID
+                costs.mismatch = mismatch
+                return costs
+            }
             try await sink(days)
         }
     }
@@ -89,12 +101,6 @@ public struct ClickHouseClient: CostSource {
             page = try response.withBody { bytes throws(PageDecodingError) in try ClickHouseUsageCost.decodePage(bytes) }
         } catch {
             throw transport.error(decoding: error, of: response)
-        }
-        if let grand = page.grandTotal, grand != page.recordsTotal {
-            // Within ClickHouseUsageCost.grandTotalTolerance, or it would have thrown.
-            transport.logger.warning("grandTotalCHC differs from the records' sum in its last digits; the records are stored", metadata: [
-                "grand_total": "\(grand)", "records_total": "\(page.recordsTotal)", "request.id": "\(page.requestID ?? "-")",
-            ])
         }
         return page
     }

@@ -16,6 +16,14 @@ public struct ClickHousePage: Sendable, Hashable {
     /// the client adds them for the requested window.
     public var days: [DayCosts]
 
+    /// The two figures, when `grandTotalCHC` disagrees with the records beyond
+    /// what float addition explains.
+    public var mismatch: TotalMismatch? {
+        guard let grandTotal, !ClickHouseUsageCost.reconciles(grand: grandTotal, records: recordsTotal, recordCount: recordCount)
+        else { return nil }
+        return TotalMismatch(providerTotal: grandTotal, recordsTotal: recordsTotal)
+    }
+
     public init(requestID: String?, grandTotal: Money?, recordsTotal: Money, recordCount: Int, days: [DayCosts]) {
         self.requestID = requestID
         self.grandTotal = grandTotal
@@ -32,12 +40,22 @@ public enum ClickHouseUsageCost {
     /// `totalCHC` holds beyond the sum of its metrics.
     public static let unattributedMetric = "unattributedCHC"
 
-    /// How far `grandTotalCHC` may be from the exact sum of the records before
-    /// the response is refused. ClickHouse may well add its total up in
-    /// binary floating point, which can leave a last-digit difference; one
-    /// such difference must not block an org for ever. Anything larger means
-    /// records are missing or extra, and nothing of the response is stored.
-    public static let grandTotalTolerance = try! Money.parse("0.000001")  // a constant literal: cannot fail
+    /// Whether `grandTotalCHC` agrees with the exact sum of the records.
+    ///
+    /// ClickHouse may add its total up in binary floating point: a sum of
+    /// `n` doubles is off by at most about `n × 2⁻⁵³` of the magnitude, and
+    /// printing it adds one more rounding. The tolerance is therefore
+    /// `(n + 1) × 2.3 × 10⁻¹⁶ × max(|grand|, |records|)`, computed exactly;
+    /// beyond it records are missing or extra.
+    public static func reconciles(grand: Money, records: Money, recordCount: Int) -> Bool {
+        guard grand != records else { return true }
+        guard let diff = try? grand - records else { return false }
+        func abs(_ m: Money) -> Money { m < .zero ? -m : m }
+        let magnitude = max(abs(grand), abs(records))
+        let (scaled, overflow) = magnitude.significand.multipliedReportingOverflow(by: Int128(recordCount + 1) * 23)
+        guard !overflow, let tolerance = try? Money(significand: scaled, scale: magnitude.scale + 17) else { return false }
+        return !(tolerance < abs(diff))
+    }
 
     /// Decodes a response body into normalized days.
     ///
@@ -46,8 +64,9 @@ public enum ClickHouseUsageCost {
     /// difference when `totalCHC` ≠ the sum of the metrics, so a record's
     /// lines always sum to its `totalCHC` exactly. Amounts are ClickHouse
     /// credits parsed from the JSON number's text (never through `Double`).
-    /// Throws `.inconsistent` when the records' `totalCHC` do not sum to
-    /// `grandTotalCHC` exactly: nothing of such a response is stored.
+    /// When the records' `totalCHC` do not sum to `grandTotalCHC` (within
+    /// `reconciles`), the page says so in `mismatch`: the records are the
+    /// data and are kept, their days stay non-final.
     public static func decodePage(_ bytes: UnsafeBufferPointer<UInt8>) throws(PageDecodingError) -> ClickHousePage {
         var decoder = UsageDecoder(bytes)
         let page: ClickHousePage
@@ -55,13 +74,6 @@ public enum ClickHouseUsageCost {
             page = try decoder.page()
         } catch {
             throw PageDecodingError(.malformed, error.description, offset: error.offset, requestID: decoder.requestID)
-        }
-        if let grand = page.grandTotal, grand != page.recordsTotal,
-           (try? grand - page.recordsTotal).map({ $0 < -grandTotalTolerance || grandTotalTolerance < $0 }) ?? true {
-            throw PageDecodingError(
-                .inconsistent,
-                "the \(page.recordCount) records' totalCHC sum to \(page.recordsTotal) but grandTotalCHC is \(grand)",
-                requestID: page.requestID)
         }
         return page
     }

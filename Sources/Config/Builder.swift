@@ -12,7 +12,8 @@ struct Builder {
     init(secrets: SecretReader) { self.secrets = secrets }
 
     static let topLevelKeys = ["database", "sync", "anthropic", "clickhouse"]
-    static let syncKeys = ["poll_interval", "start_date", "settle_days", "max_concurrent_orgs"]
+    static let syncKeys = ["poll_interval", "start_date", "settle_days", "max_concurrent_orgs", "max_pending_days",
+                           "max_response_bytes"]
     static let anthropicKeys = ["name", "admin_key_env", "admin_key_file", "base_url"]
     static let clickhouseKeys = [
         "name", "organization_id", "key_id_env", "key_id_file", "key_secret_env", "key_secret_file", "base_url",
@@ -106,26 +107,31 @@ struct Builder {
             }
         }
 
-        if let days = try t.int("settle_days") {
-            guard SyncSettings.settleDaysRange.contains(days) else {
-                throw KeyProblem(
-                    t.keyPath("settle_days"),
-                    "\(days) is out of range; use a whole number of days from \(SyncSettings.settleDaysRange.lowerBound) "
-                        + "to \(SyncSettings.settleDaysRange.upperBound) (default \(SyncSettings.defaultSettleDays))")
-            }
-            sync.settleDays = days
+        if let n = try wholeNumber(t, "settle_days", in: SyncSettings.settleDaysRange, default: SyncSettings.defaultSettleDays) {
+            sync.settleDays = n
         }
-
-        if let n = try t.int("max_concurrent_orgs") {
-            guard SyncSettings.maxConcurrentOrgsRange.contains(n) else {
-                throw KeyProblem(
-                    t.keyPath("max_concurrent_orgs"),
-                    "\(n) is out of range; use \(SyncSettings.maxConcurrentOrgsRange.lowerBound) to "
-                        + "\(SyncSettings.maxConcurrentOrgsRange.upperBound) (default \(SyncSettings.defaultMaxConcurrentOrgs))")
-            }
+        if let n = try wholeNumber(t, "max_concurrent_orgs", in: SyncSettings.maxConcurrentOrgsRange,
+                                   default: SyncSettings.defaultMaxConcurrentOrgs) {
             sync.maxConcurrentOrgs = n
         }
+        if let n = try wholeNumber(t, "max_pending_days", in: SyncSettings.maxPendingDaysRange,
+                                   default: SyncSettings.defaultMaxPendingDays) {
+            sync.maxPendingDays = n
+        }
+        if let n = try wholeNumber(t, "max_response_bytes", in: SyncSettings.maxResponseBytesRange,
+                                   default: SyncSettings.defaultMaxResponseBytes) {
+            sync.maxResponseBytes = n
+        }
         return sync
+    }
+
+    /// An integer key of `[sync]` within its range, or nil when absent.
+    private func wholeNumber(_ t: TableReader, _ key: String, in range: ClosedRange<Int>, default value: Int) throws(KeyProblem) -> Int? {
+        guard let n = try t.int(key) else { return nil }
+        guard range.contains(n) else {
+            throw KeyProblem(t.keyPath(key), "\(n) is out of range; use a whole number from \(range.lowerBound) to \(range.upperBound) (default \(value))")
+        }
+        return n
     }
 
     // MARK: Orgs

@@ -55,7 +55,19 @@ public struct SyncSettings: Sendable, Equatable {
     public static let defaultStartDate = Day(year: 2025, month: 1, day: 1)!
     /// Anthropic restates a day's costs for a few days after it ends.
     public static let defaultSettleDays = 3
-    public static let settleDaysRange = 0...60
+    /// At least one day: a day is never final on the day after it ends by
+    /// the clock alone.
+    public static let settleDaysRange = 1...60
+    /// `max_pending_days`: a stored day not final after this many days is
+    /// warned about on every poll and flagged by `status`.
+    public var maxPendingDays: Int
+    public static let defaultMaxPendingDays = 35
+    public static let maxPendingDaysRange = 2...3650
+    /// `max_response_bytes`: the largest response body read; a page beyond it
+    /// is asked for again in fewer days.
+    public var maxResponseBytes: Int
+    public static let defaultMaxResponseBytes = 128 << 20
+    public static let maxResponseBytesRange = (1 << 20)...(1 << 30)
     /// Enough to overlap network waits; each org has its own API key and rate limits.
     public static let defaultMaxConcurrentOrgs = 4
     public static let maxConcurrentOrgsRange = 1...64
@@ -63,11 +75,15 @@ public struct SyncSettings: Sendable, Equatable {
     public init(pollInterval: Duration = SyncSettings.defaultPollInterval,
                 startDate: Day = SyncSettings.defaultStartDate,
                 settleDays: Int = SyncSettings.defaultSettleDays,
-                maxConcurrentOrgs: Int = SyncSettings.defaultMaxConcurrentOrgs) {
+                maxConcurrentOrgs: Int = SyncSettings.defaultMaxConcurrentOrgs,
+                maxPendingDays: Int = SyncSettings.defaultMaxPendingDays,
+                maxResponseBytes: Int = SyncSettings.defaultMaxResponseBytes) {
         self.pollInterval = pollInterval
         self.startDate = startDate
         self.settleDays = settleDays
         self.maxConcurrentOrgs = maxConcurrentOrgs
+        self.maxPendingDays = maxPendingDays
+        self.maxResponseBytes = maxResponseBytes
     }
 }
 

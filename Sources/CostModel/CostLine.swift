@@ -91,13 +91,32 @@ public struct DayCosts: Sendable, Hashable {
     /// record of the day; nil where the provider says nothing (Anthropic, or a
     /// ClickHouse day without records), and the settle rule decides.
     public var providerLocked: Bool?
+    /// The provider's id of the request that answered for this day, for
+    /// warnings about it.
+    public var requestID: String?
+    /// Set when the answer's own total disagreed with its records.
+    public var mismatch: TotalMismatch?
 
-    public init(day: Day, lines: [CostLine], providerLocked: Bool? = nil) {
+    public init(day: Day, lines: [CostLine], providerLocked: Bool? = nil, requestID: String? = nil,
+                mismatch: TotalMismatch? = nil) {
         self.day = day
         self.lines = lines
         self.providerLocked = providerLocked
+        self.requestID = requestID
+        self.mismatch = mismatch
     }
 }
+
+/// The provider's total for an answer beside the exact sum of its records.
+public struct TotalMismatch: Sendable, Hashable {
+    public var providerTotal: Money
+    public var recordsTotal: Money
+    public init(providerTotal: Money, recordsTotal: Money) {
+        self.providerTotal = providerTotal
+        self.recordsTotal = recordsTotal
+    }
+}
+
 
 /// Builds a `line_key` from named dimension values.
 ///

@@ -39,7 +39,16 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
             sig /= 10
             sc -= 1
         }
-        guard sc <= Money.maxScale else { throw MoneyError.tooManyDecimals(sc) }
+        if sc > Money.maxScale {
+            // More decimals than are kept: rounded half-even, never refused.
+            sig = Money.roundHalfEven(sig, droppingDigits: sc - Money.maxScale)
+            sc = Money.maxScale
+            while sc > 0 && sig % 10 == 0 {
+                sig /= 10
+                sc -= 1
+            }
+            if sig == 0 { sc = 0 }
+        }
         self.significand = sig
         self.scale = sc
         self.nanos = try Money.nanos(significand: sig, scale: sc)
@@ -92,34 +101,57 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
             }
             i += 1
         }
+        // Beyond 38 significant digits a fraction is rounded half-even, as
+        // `amount_nanos` is: `firstDropped` is the first digit not kept,
+        // `sticky` whether any later one is non-zero.
+        var firstDropped: Int128?
+        var sticky = false
         if i < n, bytes[i] == UInt8(ascii: ".") {
             i += 1
             var fracDigits = 0
             while i < n, bytes[i] &- 48 < 10 {
                 let d = bytes[i] &- 48
                 fracDigits += 1
-                if d == 0 {
+                if firstDropped != nil {
+                    if d != 0 { sticky = true }
+                } else if d == 0 {
                     pendingZeros += 1
                 } else {
                     let step = pendingZeros + 1
-                    if digits > 0 {
-                        digits += step
-                        guard digits <= 38 else { throw MoneyError.outOfRange(String(decoding: bytes, as: UTF8.self)) }
-                        sig = sig * pow10[step] + Int128(d)
-                    } else {
+                    if digits == 0 {
                         // The first significant digit: leading zeros only move
-                        // the scale (checked against maxScale below), so no
-                        // power of ten is needed, however many there are.
+                        // the scale (rounded to maxScale below), so no power
+                        // of ten is needed, however many there are.
                         digits = 1
                         sig = Int128(d)
+                        fracScale += step
+                    } else if digits + step <= 38 {
+                        digits += step
+                        sig = sig * pow10[step] + Int128(d)
+                        fracScale += step
+                    } else {
+                        // Keep what fits of the zeros and the digit; the rest rounds.
+                        let room = 38 - digits
+                        let zerosKept = min(room, pendingZeros)
+                        sig *= pow10[zerosKept]
+                        fracScale += zerosKept
+                        digits += zerosKept
+                        if zerosKept < pendingZeros {
+                            firstDropped = 0
+                            sticky = true
+                        } else {
+                            firstDropped = Int128(d)
+                        }
                     }
-                    fracScale += step
                     pendingZeros = 0
                 }
                 i += 1
             }
             guard fracDigits > 0 else { throw bad() }
             sawDigit = true
+        }
+        if let firstDropped, firstDropped > 5 || (firstDropped == 5 && (sticky || sig % 2 != 0)) {
+            sig += 1
         }
         guard sawDigit else { throw bad() }
         var exponent = 0
@@ -163,6 +195,20 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public var description: String { text }
+
+    /// `value / 10^digits`, rounded half to even.
+    static func roundHalfEven(_ value: Int128, droppingDigits digits: Int) -> Int128 {
+        guard digits > 0 else { return value }
+        guard digits < pow10.count else { return 0 }
+        let divisor = pow10[digits]
+        var q = value / divisor
+        let r = value % divisor
+        let twice = r.magnitude * 2
+        if twice > divisor.magnitude || (twice == divisor.magnitude && q % 2 != 0) {
+            q += value < 0 ? -1 : 1
+        }
+        return q
+    }
 
     public static func < (a: Money, b: Money) -> Bool {
         let s = max(a.scale, b.scale)
@@ -230,13 +276,11 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
 public enum MoneyError: Error, Sendable, Equatable, CustomStringConvertible {
     case notANumber(String)
     case outOfRange(String)
-    case tooManyDecimals(Int)
 
     public var description: String {
         switch self {
         case .notANumber(let text): "'\(text)' is not a decimal number"
         case .outOfRange(let text): "amount \(text) is outside the range costsync stores exactly (±9.2 billion, 38 digits)"
-        case .tooManyDecimals(let n): "amount has \(n) decimals; at most \(Money.maxScale) are kept exactly"
         }
     }
 }

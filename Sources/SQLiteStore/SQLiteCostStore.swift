@@ -75,6 +75,29 @@ public actor SQLiteCostStore: CostStore {
 
     private func replacePartition(_ write: DayWrite, key: OrgKey, fetchedAt: String, summary: inout WriteSummary) throws {
         let dayText = write.day.description
+        let k: [SQLiteValue] = [.text(key.provider.rawValue), .text(key.org), .text(dayText)]
+        var write = write
+        if write.lines.isEmpty {
+            // An answer that would empty a day holding rows: believed only
+            // when the next answer says the same.
+            let stored = try db.cached("""
+                SELECT row_count, amount_nanos, empty_pending_since FROM sync_days
+                WHERE provider = ?1 AND org = ?2 AND day = ?3
+                """).query(k) { ($0.int64(0), $0.int64(1), $0.text(2)) }.first
+            if let stored, stored.0 > 0 {
+                if stored.2 == nil {
+                    try db.cached("""
+                        UPDATE sync_days SET empty_pending_since = ?4, is_final = 0 WHERE provider = ?1 AND org = ?2 AND day = ?3
+                        """).execute(k + [.text(fetchedAt)])
+                    try db.cached("UPDATE costs SET is_final = 0 WHERE provider = ?1 AND org = ?2 AND day = ?3").execute(k)
+                    summary.held.append(HeldEmptying(day: write.day, rows: Int(stored.0), amountNanos: stored.1))
+                    summary.days += 1
+                    return
+                }
+                summary.confirmedEmpty.append(write.day)
+            }
+        }
+        if write.mismatch != nil { write.isFinal = false }
         let existing = try db.cached("SELECT line_key FROM costs WHERE provider = ?1 AND org = ?2 AND day = ?3")
         try existing.bind(key.provider.rawValue, at: 1)
         try existing.bind(key.org, at: 2)
@@ -150,14 +173,19 @@ public actor SQLiteCostStore: CostStore {
             summary.deleted += stale.count
         }
         let dayRow = try db.cached("""
-            INSERT INTO sync_days (provider, org, day, fetched_at, is_final, row_count, amount_nanos)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            INSERT INTO sync_days (provider, org, day, fetched_at, is_final, row_count, amount_nanos,
+                                   empty_pending_since, provider_total, records_total)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
             ON CONFLICT (provider, org, day) DO UPDATE SET
                 fetched_at = excluded.fetched_at, is_final = excluded.is_final,
-                row_count = excluded.row_count, amount_nanos = excluded.amount_nanos
+                row_count = excluded.row_count, amount_nanos = excluded.amount_nanos,
+                empty_pending_since = excluded.empty_pending_since,
+                provider_total = excluded.provider_total, records_total = excluded.records_total
             """)
-        try dayRow.execute([.text(key.provider.rawValue), .text(key.org), .text(dayText), .text(fetchedAt),
-                            .integer(write.isFinal ? 1 : 0), .integer(Int64(lines.count)), .integer(total)])
+        try dayRow.execute(k + [.text(fetchedAt), .integer(write.isFinal ? 1 : 0), .integer(Int64(lines.count)), .integer(total),
+                                .null,
+                                write.mismatch.map { .text($0.providerTotal.text) } ?? .null,
+                                write.mismatch.map { .text($0.recordsTotal.text) } ?? .null])
         summary.days += 1
     }
 
@@ -192,6 +220,11 @@ public actor SQLiteCostStore: CostStore {
 
     /// The first day not yet final for `key`, or nil when it was never synced.
     public func nextDay(_ key: OrgKey) throws -> Day? { try cursorDay(key) }
+
+    public func oldestPendingDay(_ key: OrgKey) throws -> Day? {
+        try db.cached("SELECT min(day) FROM sync_days WHERE provider = ?1 AND org = ?2 AND is_final = 0")
+            .query([.text(key.provider.rawValue), .text(key.org)]) { $0.text(0).flatMap { Day($0) } }.first ?? nil
+    }
 
     /// Days of `range` already stored as final: a backfill skips them.
     public func finalDays(_ key: OrgKey, in range: DayRange) throws -> Set<Day> {
@@ -255,6 +288,15 @@ public actor SQLiteCostStore: CostStore {
             (s.text(0).flatMap { Day($0) }, s.int64(1))
         }
         var state = OrgSyncState(key: key)
+        state.oldestPendingDay = try oldestPendingDay(key)
+        state.emptyingsPending = try db.query("""
+            SELECT day FROM sync_days WHERE provider = ?1 AND org = ?2 AND empty_pending_since IS NOT NULL ORDER BY day
+            """, k) { $0.text(0).flatMap { Day($0) } }.compactMap { $0 }
+        state.mismatches = try db.query("""
+            SELECT day, provider_total, records_total FROM sync_days
+            WHERE provider = ?1 AND org = ?2 AND provider_total IS NOT NULL ORDER BY day
+            """, k) { s in Day(s.text(0) ?? "").map { DayMismatch(day: $0, providerTotal: s.text(1) ?? "", recordsTotal: s.text(2) ?? "") } }
+            .compactMap { $0 }
         state.nextDay = cursor?.0
         state.lastAttemptAt = cursor?.1
         state.lastSuccessAt = cursor?.2

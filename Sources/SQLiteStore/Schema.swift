@@ -6,6 +6,7 @@ import SQLite
 public enum Schema {
     public static let migrations: [Migration] = [
         Migration(version: 1, name: "costs, cursors, fetched days and the views", sql: v1),
+        Migration(version: 2, name: "sync_days: pending emptyings and reconciliation figures", sql: v2),
     ]
 
     public static var currentVersion: Int32 { migrations.map(\.version).max() ?? 0 }
@@ -21,6 +22,15 @@ public enum Schema {
     // insert writes one B-tree instead of a table plus its key index.
     // Keys are NOT NULL: SQLite treats NULLs as distinct in a key, so a nullable
     // column there would duplicate rows silently.
+    // An answer that would empty a stored day is held until the next answer
+    // confirms it (`empty_pending_since`); a ClickHouse answer whose
+    // grandTotalCHC disagrees with its records keeps both figures, exact, as text.
+    static let v2 = """
+    ALTER TABLE sync_days ADD COLUMN empty_pending_since TEXT;
+    ALTER TABLE sync_days ADD COLUMN provider_total TEXT;
+    ALTER TABLE sync_days ADD COLUMN records_total TEXT;
+    """
+
     static let v1 = """
     CREATE TABLE costs (
         provider          TEXT    NOT NULL CHECK (provider IN ('anthropic', 'clickhouse')),

@@ -13,6 +13,8 @@ public protocol CostStore: Sendable {
     func recordAttempt(_ key: OrgKey, at time: Timestamp, start: Day) async throws
     /// The first day not yet final, or nil when the org was never attempted.
     func nextDay(_ key: OrgKey) async throws -> Day?
+    /// The oldest stored day that is not final yet, if any.
+    func oldestPendingDay(_ key: OrgKey) async throws -> Day?
     /// Days of `range` already stored as final: a backfill skips them.
     func finalDays(_ key: OrgKey, in range: DayRange) async throws -> Set<Day>
     /// Replaces each day's partition and moves the cursor, atomically.

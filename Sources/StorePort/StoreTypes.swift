@@ -12,14 +12,36 @@ public struct OrgKey: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// One fetched day ready to be written, with the finality the engine decided.
+///
+/// An answer that would empty a day holding rows is not believed at once:
+/// the store keeps the rows, marks the day pending and not final, and applies
+/// the emptying only when the next answer for the day says the same.
 public struct DayWrite: Sendable {
     public var day: Day
     public var lines: [CostLine]
     public var isFinal: Bool
-    public init(day: Day, lines: [CostLine], isFinal: Bool) {
+    /// Set when the provider's own total for the answer disagreed with its
+    /// records: the lines are stored (they are the data) but the day stays
+    /// non-final, with both figures on its `sync_days` row.
+    public var mismatch: TotalMismatch?
+
+    public init(day: Day, lines: [CostLine], isFinal: Bool, mismatch: TotalMismatch? = nil) {
         self.day = day
         self.lines = lines
         self.isFinal = isFinal
+        self.mismatch = mismatch
+    }
+}
+
+/// A day whose stored rows an answer would have emptied: kept until confirmed.
+public struct HeldEmptying: Sendable, Equatable {
+    public var day: Day
+    public var rows: Int
+    public var amountNanos: Int64
+    public init(day: Day, rows: Int, amountNanos: Int64) {
+        self.day = day
+        self.rows = rows
+        self.amountNanos = amountNanos
     }
 }
 
@@ -38,6 +60,10 @@ public struct WriteSummary: Sendable, Equatable {
     public var deleted = 0
     public var unchanged = 0
     public var nextDay: Day?
+    /// Days an answer would have emptied, kept until the next answer confirms it.
+    public var held: [HeldEmptying] = []
+    /// Days emptied now that a second answer said so too.
+    public var confirmedEmpty: [Day] = []
     public init() {}
     public var rowsWritten: Int { inserted + updated }
     /// Rows the provider sent for these days, changed or not.
@@ -97,5 +123,23 @@ public struct OrgSyncState: Sendable, Equatable {
     public var firstDay: Day?
     /// Days before the cursor with no `sync_days` row.
     public var gaps: [DayRange] = []
+    /// The oldest stored day not final yet.
+    public var oldestPendingDay: Day?
+    /// Days held because an answer would have emptied them.
+    public var emptyingsPending: [Day] = []
+    /// Days whose provider total disagreed with their records.
+    public var mismatches: [DayMismatch] = []
     public init(key: OrgKey) { self.key = key }
+}
+
+/// A stored day with an open reconciliation mismatch, as `status` shows it.
+public struct DayMismatch: Sendable, Equatable {
+    public var day: Day
+    public var providerTotal: String
+    public var recordsTotal: String
+    public init(day: Day, providerTotal: String, recordsTotal: String) {
+        self.day = day
+        self.providerTotal = providerTotal
+        self.recordsTotal = recordsTotal
+    }
 }

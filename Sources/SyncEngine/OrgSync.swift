@@ -76,30 +76,26 @@ struct OrgSync {
             ])
             // Announce the plan at once, so a progress line knows every org's total from the start.
             progress(ProgressEvent(key: key, daysWritten: 0, rowsSeen: 0, daysPlanned: planned))
-            let rule = FinalityRule(settleDays: settings.settleDays)
-            let cursorRule = CursorRule(limit: today)
             let tally = Tally()
-            let skipped = skip
-            let pageLogger = logger
+            var firstError: (any Error)?
             for window in plan {
-                try await source.fetch(window) { days in
-                    let writes = days.compactMap { costs -> DayWrite? in
-                        // Only days asked for, and never a day the store already holds as final.
-                        guard window.contains(costs.day), !skipped.contains(costs.day) else { return nil }
-                        return DayWrite(day: costs.day, lines: costs.lines,
-                                        isFinal: rule.isFinal(costs.day, providerLocked: costs.providerLocked, today: today))
-                    }
-                    guard !writes.isEmpty else { return }
-                    let summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule)
-                    let total = await tally.add(summary)
-                    pageLogger.debug("days replaced", metadata: [
-                        "days.from": "\(writes.first!.day)", "days.to": "\(writes.last!.day)",
-                        "rows.written": "\(summary.rowsWritten)", "rows.deleted": "\(summary.deleted)",
+                do {
+                    try await fetch(window, skipping: skip, today: today, planned: planned, tally: tally, logger: logger)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    // One failed window does not stop the org's later ones
+                    // (today's included): the cursor cannot pass the failed
+                    // days anyway, and the org is reported failed with this error.
+                    logger.warning("window failed; the org's other windows are still fetched", metadata: [
+                        "days.from": "\(window.first)", "days.to": "\(window.last)", "error": "\(describe(error))",
                     ])
-                    progress(ProgressEvent(key: key, daysWritten: total.days, rowsSeen: total.rowsSeen, daysPlanned: planned))
+                    if firstError == nil { firstError = error }
                 }
             }
             outcome.summary = await tally.total
+            try await warnAboutLongPendingDays(today: today, logger: logger)
+            if let firstError { throw firstError }
             try await store.recordSuccess(key, at: clock.now)
             let next = try await store.nextDay(key).map { "\($0)" } ?? "-"
             logger.info("sync finished", metadata: [
@@ -119,6 +115,53 @@ struct OrgSync {
             try? await store.recordFailure(key, error: text)
         }
         return outcome
+    }
+
+    /// Fetches one window and writes each page as it arrives, with the cursor.
+    private func fetch(_ window: DayRange, skipping skipped: Set<Day>, today: Day, planned: Int, tally: Tally,
+                       logger: Logger) async throws {
+        let rule = FinalityRule(settleDays: settings.settleDays)
+        let cursorRule = CursorRule(limit: today)
+        try await source.fetch(window) { days in
+            var requestIDs: [Day: String] = [:]
+            let writes = days.compactMap { costs -> DayWrite? in
+                // Only days asked for, and never a day the store already holds as final.
+                guard window.contains(costs.day), !skipped.contains(costs.day) else { return nil }
+                requestIDs[costs.day] = costs.requestID
+                return DayWrite(day: costs.day, lines: costs.lines,
+                                isFinal: rule.isFinal(costs.day, providerLocked: costs.providerLocked, today: today),
+                                mismatch: costs.mismatch)
+            }
+            guard !writes.isEmpty else { return }
+            let summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule)
+            for held in summary.held {
+                logger.warning("an answer would empty a stored day; its rows are kept until the next poll says the same", metadata: [
+                    "day": "\(held.day)", "rows": "\(held.rows)", "amount_nanos": "\(held.amountNanos)",
+                    "request.id": "\(requestIDs[held.day] ?? "-")",
+                ])
+            }
+            for day in summary.confirmedEmpty {
+                logger.notice("a second answer confirmed a stored day is empty; its rows are removed", metadata: [
+                    "day": "\(day)", "request.id": "\(requestIDs[day] ?? "-")",
+                ])
+            }
+            let total = await tally.add(summary)
+            logger.debug("days replaced", metadata: [
+                "days.from": "\(writes.first!.day)", "days.to": "\(writes.last!.day)",
+                "rows.written": "\(summary.rowsWritten)", "rows.deleted": "\(summary.deleted)",
+            ])
+            progress(ProgressEvent(key: key, daysWritten: total.days, rowsSeen: total.rowsSeen, daysPlanned: planned))
+        }
+    }
+
+    /// A stored day not final long after it ended means a provider never
+    /// settled it: say so on every poll rather than keep fetching in silence.
+    private func warnAboutLongPendingDays(today: Day, logger: Logger) async throws {
+        let limit = today.advanced(by: -settings.maxPendingDays)
+        guard let oldest = try await store.oldestPendingDay(key), oldest < limit else { return }
+        logger.warning("a stored day has not become final for longer than max_pending_days", metadata: [
+            "day": "\(oldest)", "max_pending_days": "\(settings.maxPendingDays)",
+        ])
     }
 }
 

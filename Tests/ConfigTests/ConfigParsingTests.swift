@@ -321,9 +321,13 @@ let mistakes: [Mistake] = [
     Mistake(story: "a start date with a time is refused",
             toml: oneOrg(sync: "start_date = 2025-01-01T00:00:00Z"), key: "sync.start_date", says: "found a date-time"),
     Mistake(story: "settle_days out of range is refused",
-            toml: oneOrg(sync: "settle_days = 61"), key: "sync.settle_days", says: "from 0 to 60"),
+            toml: oneOrg(sync: "settle_days = 61"), key: "sync.settle_days", says: "from 1 to 60"),
+    Mistake(story: "settle_days of zero is refused: a day is never final by the clock alone the day after it ends",
+            toml: oneOrg(sync: "settle_days = 0"), key: "sync.settle_days", says: "from 1 to 60"),
     Mistake(story: "max_concurrent_orgs of zero is refused",
-            toml: oneOrg(sync: "max_concurrent_orgs = 0"), key: "sync.max_concurrent_orgs", says: "use 1 to 64"),
+            toml: oneOrg(sync: "max_concurrent_orgs = 0"), key: "sync.max_concurrent_orgs", says: "from 1 to 64"),
+    Mistake(story: "max_response_bytes below 1 MiB is refused",
+            toml: oneOrg(sync: "max_response_bytes = 1000"), key: "sync.max_response_bytes", says: "from 1048576"),
     // Orgs
     Mistake(story: "a config without orgs is refused", toml: "[sync]\nsettle_days = 2\n", key: "",
             says: "no org is configured"),
@@ -483,7 +487,8 @@ struct ExampleConfigTests {
     @Test("every key of the config is shown in the example")
     func exampleShowsEveryKey() throws {
         let text = try String(contentsOfFile: Self.examplePath, encoding: .utf8)
-        let keys = ["database", "poll_interval", "start_date", "settle_days", "max_concurrent_orgs", "name",
+        let keys = ["database", "poll_interval", "start_date", "settle_days", "max_concurrent_orgs", "max_pending_days",
+                    "max_response_bytes", "name",
                     "admin_key_env", "admin_key_file", "base_url", "organization_id", "key_id_env", "key_id_file",
                     "key_secret_env", "key_secret_file"]
         for key in keys {

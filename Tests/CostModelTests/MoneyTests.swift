@@ -41,10 +41,23 @@ struct MoneyTests {
         "-9300000000",
         "123456789012345678901234567890123456789012",      // more than 38 digits
         "1e400",
-        "0." + String(repeating: "0", count: 60) + "1",   // far below 10^-38: refused, never a crash
     ])
     func overflow(text: String) {
         #expect(throws: MoneyError.self) { try Money.parse(text) }
+    }
+
+    @Test("more decimals than are kept are rounded half-even, never refused", arguments: [
+        ("0." + String(repeating: "0", count: 60) + "1", "0"),                    // far below 10^-38
+        ("1." + String(repeating: "1", count: 37) + "5", "1." + String(repeating: "1", count: 36) + "2"),  // a tie, to even
+        ("1." + String(repeating: "1", count: 37) + "51", "1." + String(repeating: "1", count: 36) + "2"),
+        ("1." + String(repeating: "1", count: 37) + "49", "1." + String(repeating: "1", count: 37)),
+        ("2." + String(repeating: "0", count: 36) + "25", "2." + String(repeating: "0", count: 36) + "2"),  // half to even: ...2
+        ("-0.1" + String(repeating: "0", count: 40) + "9", "-0.1"),
+        ("0.5e-38", "0"),   // exactly half of the last kept digit: to even (0)
+        ("1.5e-38", "0." + String(repeating: "0", count: 37) + "2"),
+    ])
+    func rounding(text: String, expected: String) throws {
+        #expect(try Money.parse(text).text == expected)
     }
 
     @Test("text that is not a number is refused", arguments: ["", "-", "1.", ".5x", "1e", "12,5", "NaN", "0x10", " 1"])
