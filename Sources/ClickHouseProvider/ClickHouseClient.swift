@@ -11,13 +11,17 @@ public struct ClickHouseClient: CostSource {
 
     public let organizationID: String
     private let transport: ProviderTransport
+    /// The days of this org's windows, learnt from the answers.
+    private let pages: PageSizer
 
     static let profile = ProviderHTTPProfile(
         provider: .clickhouse,
         // No request-id header is documented; the id is in the body
         // (`requestId`), which the error parser and the decoder read.
         requestIDHeader: nil,
-        parseErrorBody: ClickHouseUsageCost.parseErrorBody
+        parseErrorBody: ClickHouseUsageCost.parseErrorBody,
+        // `{"status":503,"requestId":...,"error":...}` inside a 200: its own status says what it is.
+        envelopeKind: { body in body.status.flatMap { $0 == 200 ? nil : ProviderTransport.kind(forStatus: $0) } }
     )
 
     /// - Parameters:
@@ -28,7 +32,8 @@ public struct ClickHouseClient: CostSource {
     /// - Throws: `ProviderError` of kind `configuration` for an unusable base URL.
     public init(org: String, organizationID: String, keyID: Secret, keySecret: Secret,
                 baseURL: String = "https://api.clickhouse.cloud", httpClient: SharedHTTPClient, logger: Logger,
-                options: TransportOptions = TransportOptions(), rateLimiters: RateLimiterRegistry? = nil) throws(ProviderError) {
+                options: TransportOptions = TransportOptions(), rateLimiters: RateLimiterRegistry? = nil,
+                lineBudget: Int = PageSizer.defaultLineBudget) throws(ProviderError) {
         self.org = org
         self.organizationID = organizationID
         let clock = options.clock
@@ -39,6 +44,7 @@ public struct ClickHouseClient: CostSource {
             httpClient: httpClient, profile: ClickHouseClient.profile, org: org, baseURL: baseURL,
             credentials: .basic(user: keyID, password: keySecret),
             rateLimiter: limiter, options: options, logger: logger)
+        self.pages = PageSizer(maximum: 31, lineBudget: lineBudget)
     }
 
     /// The API path; the id is percent-encoded so that a stray `/` or `?` in
@@ -51,8 +57,21 @@ public struct ClickHouseClient: CostSource {
     ///
     /// Throws `ProviderError`, whatever `sink` throws, or `CancellationError`.
     public func fetch(_ range: DayRange, sink: @Sendable ([DayCosts]) async throws -> Void) async throws {
-        for window in range.windows(ofAtMost: maxDaysPerRequest) {
-            let page = try await fetchWindow(window, retry: nil)
+        var start = range.first
+        while start <= range.last {
+            let size = pages.current
+            let window = DayRange(start, min(range.last, start.advanced(by: size - 1)))
+            let page: ClickHousePage
+            do {
+                page = try await fetchWindow(window, retry: nil)
+            } catch let error as ProviderError where error.kind == .tooLarge && pages.shrinkAfterTooLarge(from: window.count) {
+                transport.logger.notice("an answer passed the response cap; asking for fewer days a request", metadata: [
+                    "days.from": "\(start)", "window.days": "\(pages.current)",
+                ])
+                continue
+            }
+            start = window.last.advanced(by: 1)
+            pages.observe(lines: page.days.reduce(0) { $0 + $1.lines.count }, days: window.count)
             var byDay: [Day: DayCosts] = [:]
             for day in page.days {
                 guard window.contains(day.day) else {
@@ -92,16 +111,17 @@ public struct ClickHouseClient: CostSource {
 
     private func fetchWindow(_ window: DayRange, retry: RetryPolicy?) async throws -> ClickHousePage {
         // Both dates are inclusive and must be `YYYY-MM-DD`: a timestamp is a 400.
-        let response = try await transport.get(path, query: [
+        try await transport.get(path, query: [
             ("from_date", window.first.description),
             ("to_date", window.last.description),
-        ], retry: retry)
-        let page: ClickHousePage
-        do {
-            page = try response.withBody { bytes throws(PageDecodingError) in try ClickHouseUsageCost.decodePage(bytes) }
-        } catch {
-            throw transport.error(decoding: error, of: response)
+        ], retry: retry) { [transport] response throws(ProviderError) in
+            let decoded = response.withBody { bytes in
+                Result { () throws(PageDecodingError) -> ClickHousePage in try ClickHouseUsageCost.decodePage(bytes) }
+            }
+            switch decoded {
+            case .success(let page): return page
+            case .failure(let error): throw transport.error(decoding: error, of: response)
+            }
         }
-        return page
     }
 }

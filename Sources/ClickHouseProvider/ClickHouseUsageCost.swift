@@ -95,6 +95,8 @@ public enum ClickHouseUsageCost {
                 if key == "requestId", try s.peekKind() == .string {
                     body.requestID = try s.readString()
                     sawField = true
+                } else if key == "status", try s.peekKind() == .number {
+                    body.status = Int(String(decoding: try s.readNumberText(), as: UTF8.self))
                 } else if key == "error", try s.peekKind() == .string {
                     let text = try s.readString()
                     sawField = true

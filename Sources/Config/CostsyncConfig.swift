@@ -68,6 +68,7 @@ public struct SyncSettings: Sendable, Equatable {
     public var maxResponseBytes: Int
     public static let defaultMaxResponseBytes = 128 << 20
     public static let maxResponseBytesRange = (1 << 20)...(1 << 30)
+    public static let maxResponseBytesKey = "[sync] max_response_bytes"
     /// Enough to overlap network waits; each org has its own API key and rate limits.
     public static let defaultMaxConcurrentOrgs = 4
     public static let maxConcurrentOrgsRange = 1...64

@@ -75,7 +75,7 @@ public struct CostsyncApp: Sendable {
 
     func makeSource(_ org: OrgConfig, httpClient: SharedHTTPClient,
                     limiters: RateLimiterRegistry = RateLimiterRegistry()) throws -> any CostSource {
-        let options = TransportOptions(clock: SystemProviderClock(wall: clock))
+        let options = TransportOptions(clock: SystemProviderClock(wall: clock), maxBodyBytes: config.sync.maxResponseBytes)
         switch org.credentials {
         case .anthropic(let adminKey):
             return try AnthropicClient(org: org.name, adminKey: adminKey, baseURL: org.baseURL, httpClient: httpClient,

@@ -25,6 +25,7 @@ struct ErrorWording: Sendable {
         case .checkOrganizationAndBaseURL: "check \(OrgConfig.organizationIDKey) and \(base)"
         case .checkNetwork: "check \(base) and network access; costsync tries again at the next poll"
         case .redirect: "redirects are not followed; check \(base)"
+        case .raiseResponseCap: "even a one-day page is larger than the response cap; raise \(SyncSettings.maxResponseBytesKey)"
         case .useAdminKey, .grantBillingRole, .report, .retryLater, .reportResponse: remedy.text
         }
     }

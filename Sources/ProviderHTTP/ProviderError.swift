@@ -14,7 +14,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     public struct Kind: Sendable, Hashable, CustomStringConvertible {
         private enum Code: String, Sendable, Hashable {
             case authentication, permission, badRequest, notFound, rateLimited, server, network
-            case undecodable, dataMismatch, configuration, unexpectedStatus
+            case undecodable, dataMismatch, configuration, unexpectedStatus, tooLarge
         }
 
         private let code: Code
@@ -43,6 +43,9 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let configuration = Kind(.configuration)
         /// Any other status (3xx with redirects disabled, 402, 405, ...).
         public static let unexpectedStatus = Kind(.unexpectedStatus)
+        /// A 2xx body larger than the cap: the same request would fail the
+        /// same way, a smaller page may not.
+        public static let tooLarge = Kind(.tooLarge)
 
         /// Whether the transport retries a request that failed this way.
         public var isRetryable: Bool {
@@ -68,6 +71,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
             case .dataMismatch: "provider data is inconsistent"
             case .configuration: "invalid configuration"
             case .unexpectedStatus: "unexpected response"
+            case .tooLarge: "response too large"
             }
         }
 
@@ -87,6 +91,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
             case (.configuration, _): .checkBaseURL
             case (.unexpectedStatus, _):
                 if let status, (300..<400).contains(status) { .redirect } else { nil }
+            case (.tooLarge, _): .raiseResponseCap
             }
         }
     }
@@ -96,7 +101,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     /// may word it better.
     public enum Remedy: Sendable, Hashable {
         case checkCredentials, useAdminKey, grantBillingRole, checkBaseURL, checkOrganizationAndBaseURL
-        case report, retryLater, checkNetwork, reportResponse, redirect
+        case report, retryLater, checkNetwork, reportResponse, redirect, raiseResponseCap
 
         public var text: String {
             switch self {
@@ -110,6 +115,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
             case .checkNetwork: "check the base URL and network access; costsync tries again at the next poll"
             case .reportResponse: "nothing of this response was stored; please report this with the request id"
             case .redirect: "redirects are not followed; check the base URL"
+            case .raiseResponseCap: "even a one-day page is larger than the response cap; raise it"
             }
         }
     }
@@ -228,6 +234,7 @@ extension PageDecodingError {
 public struct PageDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         /// Not the JSON the client expects: truncated, wrong shape, bad amount.
+        /// Retried a few times (a proxy may have cut it short).
         case malformed
         /// Well-formed but self-contradictory (totals that do not add up).
         case inconsistent
@@ -255,7 +262,7 @@ extension ProviderTransport {
     public func error(decoding failure: PageDecodingError, of response: ProviderResponse) -> ProviderError {
         switch failure.kind {
         case .malformed:
-            undecodable(response, detail: failure.message, offset: failure.offset, requestID: failure.requestID)
+            decodingFailure(response, detail: failure.message, offset: failure.offset, requestID: failure.requestID)
         case .inconsistent:
             dataMismatch(response, detail: failure.message, requestID: failure.requestID)
         }

@@ -29,11 +29,14 @@ public struct ProviderErrorBody: Sendable, Hashable {
     public var type: String?
     public var message: String?
     public var requestID: String?
+    /// The HTTP status the body claims (ClickHouse's envelope carries one).
+    public var status: Int?
 
-    public init(type: String? = nil, message: String? = nil, requestID: String? = nil) {
+    public init(type: String? = nil, message: String? = nil, requestID: String? = nil, status: Int? = nil) {
         self.type = type
         self.message = message
         self.requestID = requestID
+        self.status = status
     }
 }
 
@@ -44,12 +47,18 @@ public struct ProviderHTTPProfile: Sendable {
     public var requestIDHeader: String?
     /// Reads the provider's JSON error body; nil when it is not one.
     public var parseErrorBody: @Sendable (UnsafeBufferPointer<UInt8>) -> ProviderErrorBody?
+    /// What an error envelope inside a 2xx body means (Anthropic's
+    /// `{"type":"error","error":{"type":"rate_limit_error"}}`, ClickHouse's
+    /// `{"status":429,"error":...}`); nil when the body is not one.
+    public var envelopeKind: @Sendable (ProviderErrorBody) -> ProviderError.Kind?
 
     public init(provider: Provider, requestIDHeader: String?,
-                parseErrorBody: @escaping @Sendable (UnsafeBufferPointer<UInt8>) -> ProviderErrorBody?) {
+                parseErrorBody: @escaping @Sendable (UnsafeBufferPointer<UInt8>) -> ProviderErrorBody?,
+                envelopeKind: @escaping @Sendable (ProviderErrorBody) -> ProviderError.Kind?) {
         self.provider = provider
         self.requestIDHeader = requestIDHeader
         self.parseErrorBody = parseErrorBody
+        self.envelopeKind = envelopeKind
     }
 }
 
@@ -164,16 +173,31 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
     /// options' policy).
     public func get(_ path: String, query: [(name: String, value: String)] = [],
                     retry: RetryPolicy? = nil) async throws -> ProviderResponse {
+        try await get(path, query: query, retry: retry) { response throws(ProviderError) in response }
+    }
+
+    /// How many times a 2xx body that does not parse is asked for again: a
+    /// proxy may have cut it short, and the next answer is whole.
+    public static let undecodableAttempts = 3
+
+    /// GETs `path` and decodes the answer with `decode`, retrying what may
+    /// pass: 429, 5xx, network errors, an error envelope of that kind inside
+    /// a 2xx body, and (up to `undecodableAttempts` times) a 2xx body that
+    /// does not parse. The body is released as soon as `decode` returns, so a
+    /// page's bytes and its decoded lines are never both held for long.
+    public func get<T>(_ path: String, query: [(name: String, value: String)] = [], retry: RetryPolicy? = nil,
+                       decode: (ProviderResponse) throws(ProviderError) -> T) async throws -> T {
         let policy = retry ?? options.retry
         let url = baseURL.url(path: path, query: query)
         let clock = options.clock
         let start = clock.monotonicNow
         var attempt = 0
+        var undecodable = 0
         while true {
             attempt += 1
             try Task.checkCancellation()
             if let rateLimiter { try await rateLimiter.acquire() }
-            let failure: ProviderError
+            var failure: ProviderError
             let advised: Duration?
             switch try await sendOnce(url: url, endpoint: path, attempt: attempt) {
             case .success(let response):
@@ -181,18 +205,31 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
                     "http.status": "\(response.status)",
                     "request.id": "\(response.requestID ?? "-")",
                 ])
-                return response
+                do {
+                    return try decode(response)
+                } catch {
+                    failure = error
+                    advised = nil
+                }
             case .failure(let error, let waitHint):
                 failure = error
                 advised = waitHint
             }
-            guard failure.kind.isRetryable, attempt < policy.maxAttempts else {
+            failure.attempts = attempt
+            var retryable = failure.kind.isRetryable
+            if failure.kind == .undecodable {
+                undecodable += 1
+                retryable = undecodable < ProviderTransport.undecodableAttempts
+            }
+            guard retryable, attempt < policy.maxAttempts else {
                 logger.debug("provider request failed", metadata: metadata(for: failure))
                 throw failure
             }
             var wait = policy.backoffCeiling(afterFailedAttempt: attempt)
             wait = options.jitter(wait)
-            if let advised, advised > .zero { wait = advised }
+            // A wait the server asked for, plus a little jitter (up to a tenth,
+            // at most 2 s), so orgs sharing a reset do not all wake together.
+            if let advised, advised > .zero { wait = advised + options.jitter(min(advised / 10, .seconds(2))) }
             let elapsed = clock.monotonicNow - start
             guard elapsed + wait <= policy.maxTotal else {
                 var gaveUp = failure
@@ -240,7 +277,7 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
                 body = try await response.body.collect(upTo: ok ? options.maxBodyBytes : options.maxErrorBodyBytes)
             } catch is NIOTooManyBytesError {
                 guard !ok else {
-                    return .failure(makeError(.undecodable, endpoint: endpoint, status: Int(response.status.code),
+                    return .failure(makeError(.tooLarge, endpoint: endpoint, status: Int(response.status.code),
                                               requestID: requestIDHeader(response.headers), attempts: attempt,
                                               detail: "response body larger than \(options.maxBodyBytes) bytes"), nil)
                 }
@@ -279,7 +316,7 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
 
     /// The status classes of `ProviderError.Kind`. 529 is Anthropic's
     /// "overloaded": a server error, retried like the other 5xx.
-    static func kind(forStatus status: Int) -> ProviderError.Kind {
+    public static func kind(forStatus status: Int) -> ProviderError.Kind {
         switch status {
         case 400, 413, 422: .badRequest
         case 401: .authentication
@@ -356,6 +393,20 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
         return makeError(.undecodable, endpoint: response.endpoint, status: response.status,
                          requestID: response.requestID ?? requestID, attempts: response.attempts,
                          detail: detail, bodyExcerpt: excerpt)
+    }
+
+    /// The error for a 2xx body the client could not decode: the provider's
+    /// own error when the body is an error envelope (type, message, request
+    /// id), else `undecodable` with the byte offset and an excerpt.
+    public func decodingFailure(_ response: ProviderResponse, detail: String, offset: Int?, requestID: String?) -> ProviderError {
+        if let envelope = response.withBody({ bytes in profile.parseErrorBody(bytes) }), envelope.message != nil || envelope.type != nil,
+           let kind = profile.envelopeKind(envelope) {
+            return makeError(kind, endpoint: response.endpoint, status: response.status,
+                             requestID: response.requestID ?? envelope.requestID, attempts: response.attempts,
+                             providerErrorType: envelope.type, providerMessage: envelope.message,
+                             detail: "an error inside a \(response.status) answer")
+        }
+        return undecodable(response, detail: detail, offset: offset, requestID: requestID)
     }
 
     /// A `dataMismatch` error about a 2xx response.

@@ -11,7 +11,13 @@ import Synchronization
 /// run concurrently.
 public actor RateLimiter {
     private var limit: Int
+    /// The documented limit, which a header may lower but never raise.
+    private let documentedLimit: Int
     private let window: Duration
+    /// Added to the window between our own grants: the server counts
+    /// arrivals, and a request delayed on the way in would otherwise land in
+    /// the same window as one sent exactly `window` later.
+    private let margin: Duration
     private let clock: any ProviderClock
     /// Monotonic times of the last `limit` grants, oldest first, including
     /// grants reserved for callers still waiting for their turn.
@@ -19,16 +25,19 @@ public actor RateLimiter {
     /// Set when the server said no requests remain until its window resets.
     private var blockedUntil: Duration = .zero
 
-    public init(limit: Int, per window: Duration, clock: any ProviderClock = SystemProviderClock()) {
+    public init(limit: Int, per window: Duration, margin: Duration = .zero, clock: any ProviderClock = SystemProviderClock()) {
         precondition(limit >= 1)
         self.limit = limit
+        self.documentedLimit = limit
         self.window = window
+        self.margin = margin
         self.clock = clock
     }
 
-    /// ClickHouse's documented limit: 10 requests per 10 s per key.
+    /// ClickHouse's documented limit, 10 requests per 10 s per key, with a
+    /// second of margin for network jitter. Retries count like any request.
     public static func clickHouse(clock: any ProviderClock = SystemProviderClock()) -> RateLimiter {
-        RateLimiter(limit: 10, per: .seconds(10), clock: clock)
+        RateLimiter(limit: 10, per: .seconds(10), margin: .seconds(1), clock: clock)
     }
 
     /// Waits until a request may be sent. Throws `CancellationError` if the
@@ -41,19 +50,19 @@ public actor RateLimiter {
         let now = clock.monotonicNow
         var at = max(now, blockedUntil)
         if let last = grants.last { at = max(at, last) }  // first come, first served: grants stay in order
-        if grants.count >= limit { at = max(at, grants[grants.count - limit] + window) }
+        if grants.count >= limit { at = max(at, grants[grants.count - limit] + window + margin) }
         grants.append(at)
         if grants.count > limit { grants.removeFirst(grants.count - limit) }
         if at > now { try await clock.sleep(for: at - now) }
     }
 
-    /// Adopts the server's own account where it sends one: its limit replaces
-    /// ours, and no remaining requests blocks the key until the reset.
-    /// `reset` is the time until the window resets (ClickHouse sends seconds).
+    /// Adopts the server's own account where it sends one: a lower limit
+    /// replaces ours (a higher one is not trusted over the documented limit),
+    /// and no remaining requests blocks the key until the reset. `reset` is
+    /// the time until the window resets (ClickHouse sends seconds).
     public func observe(limit newLimit: Int?, remaining: Int?, reset: Duration?) {
-        // A limit of zero or absurdly many would either stop all traffic or
-        // turn pacing off; keep ours then.
-        if let newLimit, (1...1000).contains(newLimit) { limit = newLimit }
+        // A limit of zero would stop all traffic; keep ours then.
+        if let newLimit, (1...documentedLimit).contains(newLimit) { limit = newLimit }
         if let remaining, remaining <= 0, let reset, reset > .zero {
             blockedUntil = max(blockedUntil, clock.monotonicNow + min(reset, .seconds(300)))
         }

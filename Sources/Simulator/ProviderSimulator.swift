@@ -33,6 +33,9 @@ public final class ProviderSimulator: Sendable {
         /// ClickHouse's advertised rate-limit window per key: informational
         /// headers only, never enforced (tests plan 429s explicitly).
         var windows: [String: (start: ContinuousClock.Instant, count: Int)] = [:]
+        /// A limit the server enforces, counted by arrival in a sliding window per key.
+        var enforced: (limit: Int, window: Duration)?
+        var arrivals: [String: [ContinuousClock.Instant]] = [:]
     }
 
     /// Beyond this many, the oldest recorded requests are dropped, so a
@@ -91,6 +94,16 @@ public final class ProviderSimulator: Sendable {
 
     public var faults: FaultPlan { state.withLock { $0.faults } }
 
+    /// Makes the ClickHouse API answer 429 to any request that arrives when
+    /// `limit` requests of its key already arrived in the last `window`, as a
+    /// server counting a sliding window by arrival would; nil turns it off.
+    public func enforceClickHouseRateLimit(_ limit: Int?, per window: Duration = .seconds(10)) {
+        state.withLock { s in
+            s.enforced = limit.map { ($0, window) }
+            s.arrivals.removeAll()
+        }
+    }
+
     public var requests: [RecordedRequest] { state.withLock { $0.requests } }
 
     public func resetRequests() { state.withLock { $0.requests.removeAll() } }
@@ -110,9 +123,18 @@ public final class ProviderSimulator: Sendable {
         } else {
             provider = nil
         }
+        let arrival = ContinuousClock.now
         let (world, number, fault, latency) = state.withLock { s in
             s.requestCount += 1
-            let fault = provider.flatMap { s.faults.take(for: $0, requestNumber: s.requestCount, seed: s.world.seed) }
+            var fault = provider.flatMap { s.faults.take(for: $0, requestNumber: s.requestCount, seed: s.world.seed) }
+            if provider == .clickhouse, let (limit, window) = s.enforced {
+                let key = request.header("authorization") ?? ""
+                var recent = (s.arrivals[key] ?? []).filter { arrival - $0 < window }
+                // Every arrival counts, refused ones too, as a server's counter would.
+                if recent.count >= limit { fault = .status(429) }
+                recent.append(arrival)
+                s.arrivals[key] = recent
+            }
             return (s.world, s.requestCount, fault, s.faults.latency)
         }
         var (response, org, requestID) = respond(to: request, provider: provider, world: world, number: number, fault: fault)

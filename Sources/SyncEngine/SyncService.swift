@@ -27,15 +27,18 @@ public struct SyncService: Service, CustomStringConvertible {
     let logger: Logger
     let onPass: @Sendable ([OrgOutcome]) -> Void
     let jitter: @Sendable (Duration) -> Duration
+    let startJitter: @Sendable (Duration) -> Duration
 
     public init(engine: SyncEngine, schedule: Schedule, notifier: SystemdNotifier, logger: Logger,
                 jitter: @escaping @Sendable (Duration) -> Duration = SyncService.randomJitter,
+                startJitter: @escaping @Sendable (Duration) -> Duration = SyncService.randomStartJitter,
                 onPass: @escaping @Sendable ([OrgOutcome]) -> Void = { _ in }) {
         self.engine = engine
         self.schedule = schedule
         self.notifier = notifier
         self.logger = logger
         self.jitter = jitter
+        self.startJitter = startJitter
         self.onPass = onPass
     }
 
@@ -44,6 +47,15 @@ public struct SyncService: Service, CustomStringConvertible {
     public static let randomJitter: @Sendable (Duration) -> Duration = { interval in
         let cap = min(interval / 10, .seconds(300))
         let ms = cap.components.seconds * 1000
+        return ms > 0 ? .milliseconds(Int64.random(in: 0...ms)) : .zero
+    }
+
+    /// Before the first poll of a daemon: up to a hundredth of the interval,
+    /// at most 3 s, so daemons (and their orgs sharing a rate-limit reset)
+    /// started together by a boot or a deploy do not hit the providers at once.
+    public static let randomStartJitter: @Sendable (Duration) -> Duration = { interval in
+        let ms = min(interval / 100, .seconds(3)).components.seconds * 1000
+            + min(interval / 100, .seconds(3)).components.attoseconds / 1_000_000_000_000_000
         return ms > 0 ? .milliseconds(Int64.random(in: 0...ms)) : .zero
     }
 
@@ -64,6 +76,8 @@ public struct SyncService: Service, CustomStringConvertible {
         case .once(let mode):
             await passOnce(mode)
         case .every(let interval):
+            let delay = startJitter(interval)
+            if delay > .zero { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) } }
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 await passOnce(.poll)
                 guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
