@@ -58,14 +58,16 @@ extension CostsyncApp {
         let store = try openStore()
         let reporter = ProgressReporter(console: console, logger: logger)
         logger.info("backfill started", metadata: ["days.from": "\(range.first)", "days.to": "\(range.last)", "orgs": "\(orgs.count)"])
-        let outcomes = try await runService(.once(.backfill(range)), orgs: orgs, store: store, progress: { reporter.record($0) })
-        reporter.finish()
+        let outcomes = try await reporter.showing {
+            try await runService(.once(.backfill(range)), orgs: orgs, store: store, progress: { reporter.record($0) })
+        }
         guard report(outcomes) else { throw AppError.failed(nil) }
     }
 
-    /// `costsync status [--json]`: read-only; before the first sync there is
-    /// no database, every org is simply "never synced", and status does not
-    /// create one as a side effect.
+    /// `costsync status [--json]`, a monitoring check: exit 0 when every org
+    /// is healthy, 1 when any is not (see `OrgHealth`). Read-only; before the
+    /// first sync there is no database, every org is "never synced", and
+    /// status does not create one as a side effect.
     public func status(json: Bool) async throws {
         var states = config.orgs.map { OrgSyncState(key: OrgKey($0.provider, $0.name)) }
         let path = config.databasePath
@@ -84,7 +86,10 @@ extension CostsyncApp {
                 states[i] = try await store.state(of: OrgKey(org.provider, org.name), since: config.sync.startDate)
             }
         }
-        console.print(json ? StatusFormat.json(states) : StatusFormat.text(states))
+        let now = clock.now
+        let health = states.map { OrgHealth($0, now: now, pollInterval: config.sync.pollInterval, maxPendingDays: config.sync.maxPendingDays) }
+        console.print(json ? StatusFormat.json(health) : StatusFormat.text(health))
+        guard health.allSatisfy(\.healthy) else { throw AppError.failed(nil) }
     }
 
     /// `costsync check-config [--online]`: the config is already valid when

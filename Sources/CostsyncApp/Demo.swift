@@ -41,9 +41,10 @@ extension CostsyncApp {
         let app = CostsyncApp(config: config, clock: clock, logger: logger, console: console)
         let store = try app.openStore()
         let reporter = ProgressReporter(console: console, logger: logger)
-        let outcomes = try await app.runService(.once(.backfill(DayRange(first, today))), orgs: orgs, store: store,
-                                                progress: { reporter.record($0) })
-        reporter.finish()
+        let outcomes = try await reporter.showing {
+            try await app.runService(.once(.backfill(DayRange(first, today))), orgs: orgs, store: store,
+                                     progress: { reporter.record($0) })
+        }
         guard app.report(outcomes) else { throw AppError.failed(nil) }
         let rows = outcomes.reduce(0) { $0 + $1.summary.rowsSeen }
         console.print("""

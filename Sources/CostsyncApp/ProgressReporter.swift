@@ -22,10 +22,31 @@ final class ProgressReporter: Sendable {
         self.logger = logger
     }
 
-    func record(_ event: ProgressEvent) {
+    /// Runs `work` while the line is shown; on a terminal it is redrawn four
+    /// times a second (rate and ETA move while a slow page downloads), and
+    /// drawn in its final state when the work ends.
+    func showing<T: Sendable>(_ work: () async throws -> T) async rethrows -> T {
+        defer { finish() }
+        guard isTerminal else { return try await work() }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    redraw(nil)
+                }
+            }
+            defer { group.cancelAll() }
+            return try await work()
+        }
+    }
+
+    func record(_ event: ProgressEvent) { redraw(event) }
+
+    private func redraw(_ event: ProgressEvent?) {
         let now = ContinuousClock.now
         let (line, draw): (String, Bool) = state.withLock { s in
-            s.perOrg["\(event.key)"] = event
+            if let event { s.perOrg["\(event.key)"] = event }
+            guard !s.perOrg.isEmpty else { return ("", false) }
             let interval: Duration = isTerminal ? .milliseconds(200) : .seconds(10)
             guard s.lastDraw.map({ now - $0 >= interval }) ?? true else { return ("", false) }
             s.lastDraw = now
@@ -33,7 +54,7 @@ final class ProgressReporter: Sendable {
         }
         guard draw else { return }
         if isTerminal {
-            console.rawError("\r\u{1B}[K" + line)
+            console.status(line)
         } else {
             logger.info("backfill progress", metadata: ["progress": "\(line)"])
         }
@@ -41,10 +62,10 @@ final class ProgressReporter: Sendable {
 
     /// Draws the final state once more (`N/N days`), so the last frame on
     /// screen is never a stale one, then ends the line.
-    func finish() {
+    private func finish() {
         let line = state.withLock { Self.line($0.perOrg.values, elapsed: ContinuousClock.now - start) }
         if isTerminal {
-            console.rawError("\r\u{1B}[K" + line + "\n")
+            console.finishStatus(line)
         } else {
             logger.info("backfill progress", metadata: ["progress": "\(line)"])
         }

@@ -50,7 +50,7 @@ enum AnthropicAPI {
 
     /// Validates the query and renders the page, or the error the real API would give.
     static func respond(to request: SimRequest, org: SimAnthropicOrg, world: SimulatorWorld, requestID: String,
-                        repeatPageToken: Bool) -> SimResponse {
+                        repeatPageToken: Bool, emptyAnswer: Bool = false, missingDay: Day? = nil) -> SimResponse {
         func invalid(_ message: String) -> SimResponse { error(400, "invalid_request_error", message, requestID: requestID) }
         guard request.header("anthropic-version") == version else {
             return invalid("anthropic-version: header is required and must be \(version)")
@@ -97,8 +97,8 @@ enum AnthropicAPI {
         let nextPage: String? = repeatPageToken ? (page ?? pageToken(start)) : hasMore ? pageToken(stop) : nil
 
         let catalog = AnthropicCatalog(world: world, org: org)
-        let days = start < stop ? Array(start..<stop) : []
-        let lines = days.map { world.anthropicDayLines(catalog, org: org, day: $0) }
+        let days = (start < stop ? Array(start..<stop) : []).filter { $0 != missingDay }
+        let lines = days.map { emptyAnswer ? [] : world.anthropicDayLines(catalog, org: org, day: $0) }
         let totalLines = lines.reduce(0) { $0 + $1.count }
         var j = JSONBytes(capacity: 64 + days.count * 96 + totalLines * 380)
         j.raw("{\"data\":[")

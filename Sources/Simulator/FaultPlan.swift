@@ -30,11 +30,20 @@ public enum SimProviderFault: Sendable, Hashable {
     case repeatPageToken
     /// ClickHouse only: `grandTotalCHC` one credit more than the records' sum.
     case grandTotalMismatch
+    /// A well-formed answer with no costs at all: Anthropic buckets with
+    /// `"results": []`, ClickHouse `"costs": []` and `"grandTotalCHC": 0`
+    /// (a backend hiccup, billing lag).
+    case emptyAnswer
+    /// Anthropic only: the answer has no bucket for this day.
+    case missingBucket(Day)
+    /// A 200 whose body is the provider's error envelope (Anthropic
+    /// `overloaded_error`, ClickHouse `{"status":503,...}`).
+    case errorInside200
 
     /// Whether this fault makes sense for a request of `provider`.
     func applies(to provider: Provider) -> Bool {
         switch self {
-        case .repeatPageToken: provider == .anthropic
+        case .repeatPageToken, .missingBucket: provider == .anthropic
         case .grandTotalMismatch: provider == .clickhouse
         default: true
         }

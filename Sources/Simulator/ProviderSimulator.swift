@@ -174,8 +174,15 @@ public final class ProviderSimulator: Sendable {
             guard let org else {
                 return (AnthropicAPI.error(401, "authentication_error", "invalid x-api-key", requestID: requestID), nil, requestID)
             }
+            if fault == .errorInside200 {
+                return (AnthropicAPI.error(200, "overloaded_error", "Overloaded (simulated, inside a 200)", requestID: requestID),
+                        org.name, requestID)
+            }
+            var missingDay: Day?
+            if case .missingBucket(let day) = fault { missingDay = day }
             let response = AnthropicAPI.respond(to: request, org: org, world: world, requestID: requestID,
-                                                repeatPageToken: fault == .repeatPageToken)
+                                                repeatPageToken: fault == .repeatPageToken,
+                                                emptyAnswer: fault == .emptyAnswer, missingDay: missingDay)
             return (response, org.name, requestID)
 
         case .clickhouse:
@@ -201,8 +208,15 @@ public final class ProviderSimulator: Sendable {
                 guard request.method == "GET" else {
                     return (ClickHouseAPI.error(405, "METHOD_NOT_ALLOWED: \(request.method)", requestID: requestID), org.name, requestID)
                 }
+                if fault == .errorInside200 {
+                    var envelope = ClickHouseAPI.error(503, "SERVICE_UNAVAILABLE: simulated, inside a 200", requestID: requestID,
+                                                       headers: rateHeaders)
+                    envelope.status = 200
+                    return (envelope, org.name, requestID)
+                }
                 let response = ClickHouseAPI.respond(to: request, org: org, world: world, requestID: requestID,
-                                                     grandTotalMismatch: fault == .grandTotalMismatch, headers: rateHeaders)
+                                                     grandTotalMismatch: fault == .grandTotalMismatch,
+                                                     emptyAnswer: fault == .emptyAnswer, headers: rateHeaders)
                 return (response, org.name, requestID)
             }
 

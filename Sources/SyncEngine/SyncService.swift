@@ -54,8 +54,8 @@ public struct SyncService: Service, CustomStringConvertible {
     /// at most 3 s, so daemons (and their orgs sharing a rate-limit reset)
     /// started together by a boot or a deploy do not hit the providers at once.
     public static let randomStartJitter: @Sendable (Duration) -> Duration = { interval in
-        let ms = min(interval / 100, .seconds(3)).components.seconds * 1000
-            + min(interval / 100, .seconds(3)).components.attoseconds / 1_000_000_000_000_000
+        let cap = min(interval / 100, .seconds(3))
+        let ms = cap.components.seconds * 1000 + cap.components.attoseconds / 1_000_000_000_000_000
         return ms > 0 ? .milliseconds(Int64.random(in: 0...ms)) : .zero
     }
 

@@ -191,7 +191,9 @@ public struct CostsyncLogHandler: LogHandler {
     /// line, so lines written concurrently by several tasks do not interleave (a pipe
     /// or the journal's stream socket takes a write of up to PIPE_BUF, 4 KiB, whole),
     /// and nothing is lost in a buffer if the process is killed.
-    public static let standardError: Output = fileDescriptor(2)
+    /// Shares standard error with the terminal's `StatusLine`, which clears
+    /// and redraws a progress frame around each line.
+    public static let standardError: Output = { line in StatusLine.standardError.log(line) }
 
     /// Writes each line to `fd` as `standardError` does; the descriptor stays open and
     /// owned by the caller.
