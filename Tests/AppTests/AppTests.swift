@@ -83,7 +83,9 @@ struct AppTests {
                 #expect(state.lastError == nil && state.lastSuccessAt != nil, "\(key)")
             }
             try await app.status(json: true)
-            let rows = try #require(try JSONSerialization.jsonObject(with: Data(w.captured.out.utf8)) as? [[String: Any]])
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(w.captured.out.utf8)) as? [String: Any])
+            #expect(report["healthy"] as? Bool == true)
+            let rows = try #require(report["orgs"] as? [[String: Any]])
             #expect(rows.map { $0["org"] as? String } == ["acme-ai", "acme-analytics"])
             #expect(rows.allSatisfy { $0["days_stored"] as? Int == 40 })
         }

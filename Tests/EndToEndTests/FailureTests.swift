@@ -37,8 +37,11 @@ extension EndToEnd {
                 let bad = fx.simulator.requests.filter { $0.provider == .anthropic && $0.org == nil }
                 #expect(bad.count == 1, "\(bad.count) requests with the wrong key")
 
-                let status = try await fx.runOK(["status"])
+                // status is a monitoring check: a failing org makes it exit 1, and names the problem.
+                let status = try await fx.run(["status"])
+                #expect(status.exitedNormally && status.status == 1, "\(status)")
                 let block = status.stdout.components(separatedBy: "\n\n").first { $0.hasPrefix("globex-ai") } ?? ""
+                #expect(block.contains("problem: the last sync failed"), "status:\n\(status.stdout)")
                 #expect(block.localizedCaseInsensitiveContains("authentication"), "status:\n\(status.stdout)")
                 #expect(block.contains("1 in a row"), "status:\n\(status.stdout)")
 

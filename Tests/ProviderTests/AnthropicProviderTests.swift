@@ -269,10 +269,13 @@ struct AnthropicProviderTests {
             try await client.fetch(DayRange(day("2025-03-01"), day("2025-03-01")), sink: recorder.sink)
             #expect(requests.count == 2)
         }
-        #expect(clock.sleeps == [.seconds(7)])
+        // What the server asked for, plus up to a tenth of it as jitter (the
+        // tests' jitter always takes its upper bound), so orgs sharing a reset
+        // do not wake together.
+        #expect(clock.sleeps == [.milliseconds(7_700)])
         #expect(recorder.days.count == 1)
         let retryLine = try #require(logs.all.first { $0.contains("retrying") })
-        #expect(retryLine.contains("retry.in=7s"))
+        #expect(retryLine.contains("retry.in=7.7s"))
         #expect(retryLine.contains("http.status=429"))
         #expect(retryLine.contains("request.id=req_429"))
         #expect(retryLine.contains("org=acme"))
@@ -290,7 +293,7 @@ struct AnthropicProviderTests {
             let client = try anthropicClient(base, http, clock: clock, logs: logs)
             try await client.fetch(DayRange(day("2025-03-01"), day("2025-03-01")), sink: SinkRecorder().sink)
         }
-        #expect(clock.sleeps == [.milliseconds(12_500)])
+        #expect(clock.sleeps == [.milliseconds(12_500 + 1_250)])  // the reset, plus a tenth as jitter
     }
 
     @Test("a 503 and a 529 are retried with backoff, then the page is stored")

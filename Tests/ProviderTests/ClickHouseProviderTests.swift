@@ -133,14 +133,22 @@ struct ClickHouseProviderTests {
         #expect(try sum(day.lines) == money("3.4000000001"))
     }
 
-    @Test("a grand total that the records do not add up to is a data mismatch")
-    func grandTotalMismatchDecoded() {
+    @Test("a grand total that the records do not add up to is reported beside them, the records kept")
+    func grandTotalMismatchDecoded() throws {
         let r = chRecord(date: "2025-03-01", metrics: #""computeCHC":1"#, total: "1")
-        #expect {
-            try ClickHouseUsageCost.decodePage(Array(chResponse([r], grandTotal: "1.00001").utf8))
-        } throws: { error in
-            (error as? PageDecodingError)?.kind == .inconsistent
-        }
+        let page = try ClickHouseUsageCost.decodePage(Array(chResponse([r], grandTotal: "1.00001").utf8))
+        #expect(page.mismatch == TotalMismatch(providerTotal: money("1.00001"), recordsTotal: money("1")))
+        #expect(page.days.first?.lines.count == 1)
+    }
+
+    @Test("the grand-total tolerance grows with the total and the record count, as float addition's error does", arguments: [
+        ("0.30000000000000004", "0.3", 2, true),
+        ("1000000.0000000002", "1000000", 3, true),       // 2e-10 on a million: float noise
+        ("1000000.00001", "1000000", 3, false),            // 1e-5: a missing record
+        ("0.000001", "0", 1, false),                      // nothing to be relative to: any difference is real
+    ])
+    func tolerance(grand: String, records: String, count: Int, agrees: Bool) {
+        #expect(ClickHouseUsageCost.reconciles(grand: money(grand), records: money(records), recordCount: count) == agrees)
     }
 
     @Test("a grand total off only in its last digits, as float addition leaves it, does not block the org")
@@ -205,21 +213,22 @@ struct ClickHouseProviderTests {
         #expect(recorder.days.first?.lines.count == 11)
     }
 
-    @Test("a grand total mismatch over HTTP is a dataMismatch error and nothing is handed over")
+    @Test("a grand total mismatch over HTTP hands the records over, flagged with both figures and the request id")
     func grandTotalMismatch() async throws {
         let clock = TestClock()
+        let logs = LogCapture()
         let body = chResponse([chRecord(date: "2025-03-01", metrics: #""computeCHC":1"#, total: "1")], grandTotal: "2",
                               requestID: "req-mismatch-1")
         let recorder = SinkRecorder()
         try await withScriptedServer([.json(200, body)]) { base, http, _ in
-            let client = try clickHouseClient(base, http, clock: clock, logs: LogCapture())
-            let error = await caught { try await client.fetch(DayRange(day("2025-03-01"), day("2025-03-01")), sink: recorder.sink) }
-            let e = try #require(error as? ProviderError)
-            #expect(e.kind == .dataMismatch)
-            #expect(e.requestID == "req-mismatch-1")
-            #expect(e.description.contains("grandTotalCHC is 2"))
+            let client = try clickHouseClient(base, http, clock: clock, logs: logs)
+            try await client.fetch(DayRange(day("2025-03-01"), day("2025-03-01")), sink: recorder.sink)
         }
-        #expect(recorder.days.isEmpty)
+        let d = try #require(recorder.days.first)
+        #expect(d.lines.count == 1)
+        #expect(d.mismatch == TotalMismatch(providerTotal: money("2"), recordsTotal: money("1")))
+        #expect(d.requestID == "req-mismatch-1")
+        #expect(logs.all.contains { $0.contains("grandTotalCHC disagrees") && $0.contains("request.id=req-mismatch-1") })
     }
 
     @Test("truncated JSON is a decoding error with the body's request id")

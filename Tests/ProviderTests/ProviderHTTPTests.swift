@@ -4,14 +4,16 @@ import Testing
 
 @Suite("Provider HTTP: pacing, retry timing, URLs, errors")
 struct ProviderHTTPTests {
-    @Test("ten requests pass at once, the eleventh waits for the 10-second window")
+    @Test("ten requests pass at once, the eleventh waits for the 10-second window and a second of margin")
     func slidingWindow() async throws {
         let clock = TestClock()
         let limiter = RateLimiter.clickHouse(clock: clock)
         for _ in 0..<10 { try await limiter.acquire() }
         #expect(clock.sleeps.isEmpty)
         try await limiter.acquire()
-        #expect(clock.sleeps == [.seconds(10)])
+        // The margin: a request delayed on its way to the server must not
+        // land in the same 10-second window as one sent 10 s later.
+        #expect(clock.sleeps == [.seconds(11)])
     }
 
     @Test("X-RateLimit headers saying nothing remains block the key until the reset")
@@ -24,13 +26,21 @@ struct ProviderHTTPTests {
         #expect(clock.sleeps == [.seconds(4)])
     }
 
-    @Test("a larger X-RateLimit-Limit from the server replaces the documented one")
+    @Test("a lower X-RateLimit-Limit replaces the documented one; a higher one is not trusted over it")
     func headerLimit() async throws {
         let clock = TestClock()
         let limiter = RateLimiter.clickHouse(clock: clock)
         await limiter.observe(limit: 40, remaining: 39, reset: .seconds(10))
-        for _ in 0..<40 { try await limiter.acquire() }
+        for _ in 0..<10 { try await limiter.acquire() }
         #expect(clock.sleeps.isEmpty)
+        try await limiter.acquire()
+        #expect(clock.sleeps == [.seconds(11)])
+
+        let lowered = TestClock()
+        let strict = RateLimiter.clickHouse(clock: lowered)
+        await strict.observe(limit: 5, remaining: 4, reset: .seconds(10))
+        for _ in 0..<6 { try await strict.acquire() }
+        #expect(lowered.sleeps == [.seconds(11)])
     }
 
     @Test("orgs sharing a key share one limiter")

@@ -67,7 +67,8 @@ struct MigrationTests {
         let cursor = try db.query("SELECT name FROM pragma_table_info('sync_cursor') ORDER BY cid") { $0.text(0)! }
         #expect(cursor == ["provider", "org", "next_day", "last_attempt_at", "last_success_at", "last_error", "consecutive_failures"])
         let days = try db.query("SELECT name FROM pragma_table_info('sync_days') ORDER BY cid") { $0.text(0)! }
-        #expect(days == ["provider", "org", "day", "fetched_at", "is_final", "row_count", "amount_nanos"])
+        #expect(days == ["provider", "org", "day", "fetched_at", "is_final", "row_count", "amount_nanos",
+                         "empty_pending_since", "provider_total", "records_total"])
         let focus = try db.query("SELECT name FROM pragma_table_info('focus_costs')") { $0.text(0)! }
         for column in ["BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd",
                        "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargePeriodEnd",
