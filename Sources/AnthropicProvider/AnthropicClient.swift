@@ -106,13 +106,15 @@ public struct AnthropicClient: CostSource {
                                               detail: "more than \(4 * range.count + 16) pages for \(range.count) days; stopped")
                 }
                 let limit = pages.current
+                let used = min(limit, remaining.count)
                 let decoded: AnthropicPage
                 let requestID: String?
                 do {
                     (decoded, requestID) = try await transport.get(
-                        AnthropicClient.path, query: AnthropicClient.query(remaining, limit: limit, page: page)
+                        AnthropicClient.path, query: AnthropicClient.query(remaining, limit: limit, page: page),
+                        bodyLimit: PageSizer.bodyLimit(days: used)
                     ) { response throws(ProviderError) in (try decode(response), response.requestID) }
-                } catch let error as ProviderError where error.kind == .tooLarge && pages.shrinkAfterTooLarge(from: limit) {
+                } catch let error as ProviderError where error.kind == .tooLarge && pages.shrinkAfterTooLarge(from: used) {
                     transport.logger.notice("a page passed the response cap; asking for fewer days a page", metadata: [
                         "days.from": "\(start)", "page.days": "\(pages.current)",
                     ])

@@ -114,7 +114,7 @@ public struct ClickHouseClient: CostSource {
         try await transport.get(path, query: [
             ("from_date", window.first.description),
             ("to_date", window.last.description),
-        ], retry: retry) { [transport] response throws(ProviderError) in
+        ], retry: retry, bodyLimit: PageSizer.bodyLimit(days: window.count)) { [transport] response throws(ProviderError) in
             let decoded = response.withBody { bytes in
                 Result { () throws(PageDecodingError) -> ClickHousePage in try ClickHouseUsageCost.decodePage(bytes) }
             }

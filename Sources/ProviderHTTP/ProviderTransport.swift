@@ -185,8 +185,15 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
     /// a 2xx body, and (up to `undecodableAttempts` times) a 2xx body that
     /// does not parse. The body is released as soon as `decode` returns, so a
     /// page's bytes and its decoded lines are never both held for long.
+    ///
+    /// `bodyLimit` (at most the options' `maxBodyBytes`) lets a client ask
+    /// for a smaller cap on one request: a page of many days that passes it
+    /// is refused early as `tooLarge`, before it takes the host's memory, and
+    /// asked for again in fewer days.
     public func get<T>(_ path: String, query: [(name: String, value: String)] = [], retry: RetryPolicy? = nil,
+                       bodyLimit: Int? = nil,
                        decode: (ProviderResponse) throws(ProviderError) -> T) async throws -> T {
+        let limit = min(bodyLimit ?? options.maxBodyBytes, options.maxBodyBytes)
         let policy = retry ?? options.retry
         let url = baseURL.url(path: path, query: query)
         let clock = options.clock
@@ -199,7 +206,7 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
             if let rateLimiter { try await rateLimiter.acquire() }
             var failure: ProviderError
             let advised: Duration?
-            switch try await sendOnce(url: url, endpoint: path, attempt: attempt) {
+            switch try await sendOnce(url: url, endpoint: path, attempt: attempt, bodyLimit: limit) {
             case .success(let response):
                 logger.debug("provider request succeeded", metadata: [
                     "http.status": "\(response.status)",
@@ -252,7 +259,7 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
         case failure(ProviderError, Duration?)
     }
 
-    private func sendOnce(url: String, endpoint: String, attempt: Int) async throws -> Attempt {
+    private func sendOnce(url: String, endpoint: String, attempt: Int, bodyLimit: Int) async throws -> Attempt {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
         request.headers.add(name: "User-Agent", value: "costsync/\(costsyncVersion)")
@@ -274,12 +281,12 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
             response = try await httpClient.execute(request, timeout: .nanoseconds(options.requestTimeout.totalNanoseconds))
             let ok = (200..<300).contains(Int(response.status.code))
             do {
-                body = try await response.body.collect(upTo: ok ? options.maxBodyBytes : options.maxErrorBodyBytes)
+                body = try await response.body.collect(upTo: ok ? bodyLimit : options.maxErrorBodyBytes)
             } catch is NIOTooManyBytesError {
                 guard !ok else {
                     return .failure(makeError(.tooLarge, endpoint: endpoint, status: Int(response.status.code),
                                               requestID: requestIDHeader(response.headers), attempts: attempt,
-                                              detail: "response body larger than \(options.maxBodyBytes) bytes"), nil)
+                                              detail: "response body larger than \(bodyLimit) bytes"), nil)
                 }
                 // An oversized error body is not worth reading; the status says enough.
                 body = ByteBuffer()

@@ -36,9 +36,10 @@ public enum SimProviderFault: Sendable, Hashable {
     case emptyAnswer
     /// Anthropic only: the answer has no bucket for this day.
     case missingBucket(Day)
-    /// A 200 whose body is the provider's error envelope (Anthropic
-    /// `overloaded_error`, ClickHouse `{"status":503,...}`).
-    case errorInside200
+    /// A 200 whose body is the provider's error envelope for this status
+    /// (Anthropic `{"type":"error","error":{"type":"overloaded_error"}}` for
+    /// 529, ClickHouse `{"status":503,...}`).
+    case errorInside200(status: Int)
 
     /// Whether this fault makes sense for a request of `provider`.
     func applies(to provider: Provider) -> Bool {

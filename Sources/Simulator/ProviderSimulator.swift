@@ -174,9 +174,9 @@ public final class ProviderSimulator: Sendable {
             guard let org else {
                 return (AnthropicAPI.error(401, "authentication_error", "invalid x-api-key", requestID: requestID), nil, requestID)
             }
-            if fault == .errorInside200 {
-                return (AnthropicAPI.error(200, "overloaded_error", "Overloaded (simulated, inside a 200)", requestID: requestID),
-                        org.name, requestID)
+            if case .errorInside200(let status) = fault {
+                return (AnthropicAPI.error(200, AnthropicAPI.errorType(for: status), "Simulated \(status) error, inside a 200",
+                                           requestID: requestID), org.name, requestID)
             }
             var missingDay: Day?
             if case .missingBucket(let day) = fault { missingDay = day }
@@ -208,9 +208,9 @@ public final class ProviderSimulator: Sendable {
                 guard request.method == "GET" else {
                     return (ClickHouseAPI.error(405, "METHOD_NOT_ALLOWED: \(request.method)", requestID: requestID), org.name, requestID)
                 }
-                if fault == .errorInside200 {
-                    var envelope = ClickHouseAPI.error(503, "SERVICE_UNAVAILABLE: simulated, inside a 200", requestID: requestID,
-                                                       headers: rateHeaders)
+                if case .errorInside200(let status) = fault {
+                    var envelope = ClickHouseAPI.error(status, "\(ClickHouseAPI.code(for: status)): simulated, inside a 200",
+                                                       requestID: requestID, headers: rateHeaders)
                     envelope.status = 200
                     return (envelope, org.name, requestID)
                 }

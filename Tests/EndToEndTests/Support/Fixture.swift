@@ -30,6 +30,8 @@ struct SyncSection {
     var startDate: Day
     var settleDays = 3
     var maxConcurrentOrgs: Int? = nil
+    /// More `[sync]` lines, as TOML.
+    var extra = ""
 }
 
 /// One test's world: a simulator on an ephemeral loopback port, a temporary
@@ -104,6 +106,7 @@ final class Fixture: Sendable {
         var out = "database = \(q(database ?? databasePath))\n\n"
         out += "[sync]\npoll_interval = \(q(sync.pollInterval))\nstart_date = \(q(sync.startDate.description))\nsettle_days = \(sync.settleDays)\n"
         if let n = sync.maxConcurrentOrgs { out += "max_concurrent_orgs = \(n)\n" }
+        out += sync.extra
         for org in w.anthropicOrgs {
             out += "\n[[anthropic]]\nname = \(q(org.name))\n"
             out += "admin_key_env = \(q(SimulatorWorld.environmentName(org: org.name, "ADMIN_KEY")))\n"
