@@ -12,14 +12,14 @@ public final class PageSizer: Sendable {
     /// Lines per page above which later pages ask for fewer days.
     public let lineBudget: Int
 
-    /// 20,000 lines of Anthropic JSON are about 6 MB of body and as much
+    /// 12,000 lines of Anthropic JSON are about 3.6 MB of body and as much
     /// again decoded: small enough for the daemon to stay well under 64 MB.
-    public static let defaultLineBudget = 20_000
+    public static let defaultLineBudget = 12_000
     /// The body cap of a request of more than one day: a page past it is
     /// refused while it downloads and asked for in fewer days, so a big org
     /// never holds a 100 MB body. A one-day request may use the whole
     /// `max_response_bytes`.
-    public static let pageByteBudget = 8 << 20
+    public static let pageByteBudget = 4 << 20
 
     /// The body limit for a request of `days` days.
     public static func bodyLimit(days: Int) -> Int? { days > 1 ? pageByteBudget : nil }

@@ -38,6 +38,8 @@ struct BackfillBench: AsyncParsableCommand {
         var env = ProcessInfo.processInfo.environment
         for (name, value) in world.credentialEnvironment() { env[name] = value }
         env["COSTSYNC_NOW"] = "\(today)T12:00:00Z"
+        // The figure holds without the units' MALLOC_ARENA_MAX belt.
+        env["MALLOC_ARENA_MAX"] = nil
         let start = ContinuousClock.now
         let child = try await Child.run(binary, ["backfill", "--config", config.path, "--from", "\(first)", "--to", "\(today)",
                                                  "--log-level", "warning"], environment: env)
@@ -48,7 +50,7 @@ struct BackfillBench: AsyncParsableCommand {
         let store = try SQLiteCostStore(path: database)
         let rows = try await store.withConnection { try $0.query("SELECT count(*) FROM costs") { Int($0.int64(0)) }.first ?? 0 }
         let ours = rate(rows, elapsed)
-        var line = "backfill: \(Int(ours)) rows/s (\(rows) rows, \(days) days, real costsync binary over loopback HTTP), peak RSS \(child.maxRSSKiB / 1024) MB"
+        var line = "backfill: \(Int(ours)) rows/s (\(rows) rows, \(days) days, real costsync binary over loopback HTTP), peak RSS \(child.maxRSSKiB / 1024) MB (no MALLOC_ARENA_MAX)"
         if !noFloor {
             let floor = try Floor.insert(Workload.anthropicYear(days: days, linesPerDay: lines, from: first),
                                          org: OrgKey(.anthropic, "floor"), path: dir.appendingPathComponent("floor.sqlite").path)
