@@ -13,16 +13,19 @@ final class FakeSource: CostSource {
     let org: String
     let maxDaysPerRequest = 31
     let failure: (any Error)?
+    /// Windows that fail; nil: every window fails when `failure` is set.
+    let failing: (@Sendable (DayRange) -> Bool)?
     let lines: @Sendable (Day) -> [CostLine]
     let locked: @Sendable (Day) -> Bool?
     private let asked = Mutex<[DayRange]>([])
 
-    init(_ provider: Provider, _ org: String, failure: (any Error)? = nil,
+    init(_ provider: Provider, _ org: String, failure: (any Error)? = nil, failing: (@Sendable (DayRange) -> Bool)? = nil,
          locked: @escaping @Sendable (Day) -> Bool? = { _ in nil },
          lines: @escaping @Sendable (Day) -> [CostLine] = { day in [FakeSource.line("a", day)] }) {
         self.provider = provider
         self.org = org
         self.failure = failure
+        self.failing = failing
         self.locked = locked
         self.lines = lines
     }
@@ -31,7 +34,7 @@ final class FakeSource: CostSource {
 
     func fetch(_ range: DayRange, sink: @Sendable ([DayCosts]) async throws -> Void) async throws {
         asked.withLock { $0.append(range) }
-        if let failure { throw failure }
+        if let failure, failing?(range) ?? true { throw failure }
         try await sink(range.map { DayCosts(day: $0, lines: lines($0), providerLocked: locked($0)) })
     }
 
@@ -113,6 +116,25 @@ struct SyncEngineTests {
         #expect(asked.allSatisfy { !$0.contains(Day("2025-03-05")!) })
         #expect(asked.contains { $0.contains(Day("2025-02-10")!) })
         #expect(try await store.nextDay(OrgKey(.anthropic, "acme")) == before)
+    }
+
+    @Test("one failed window does not stop the org's later windows; the org is reported failed with the first error")
+    func failedWindowDoesNotStopTheRest() async throws {
+        let store = try SQLiteCostStore.inMemory()
+        let key = OrgKey(.anthropic, "acme")
+        // Final days in the middle of February split a backfill into two windows.
+        let middle = DayRange(Day("2025-02-10")!, Day("2025-02-20")!)
+        try await store.recordAttempt(key, at: clock.now, start: Day("2025-02-01")!)
+        try await store.replaceDays(middle.map { DayWrite(day: $0, lines: [FakeSource.line("a", $0)], isFinal: true) },
+                                    for: key, fetchedAt: clock.now, cursor: nil)
+        let first = Day("2025-02-01")!
+        let source = FakeSource(.anthropic, "acme", failure: Unauthorized(), failing: { $0.contains(first) })
+        let outcome = try #require(await engine([source], store: store).pass(.backfill(DayRange(first, Day("2025-03-05")!))).first)
+        #expect(source.requests.count == 2, "\(source.requests)")
+        #expect(!outcome.succeeded && outcome.error?.contains("authentication failed") == true)
+        // The later window, today's side, was written all the same.
+        #expect(try await store.finalDays(key, in: DayRange(Day("2025-02-21")!, Day("2025-03-05")!)).count == 13)
+        #expect(try await store.finalDays(key, in: DayRange(first, Day("2025-02-09")!)).isEmpty)
     }
 
     @Test("a day with no cost is stored as fetched, not left as a gap")
