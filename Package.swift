@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The C-interop layer: the system's libsqlite3, nothing vendored.
@@ -41,11 +43,27 @@ let package = Package(
         .target(name: "SQLiteStore", dependencies: ["SQLite", "CostModel", "StorePort"], swiftSettings: settings),
         // A pull parser over JSON bytes that hands numbers over as text.
         .target(name: "JSONScanner", swiftSettings: settings),
+        // The metric names and labels, recorded through swift-metrics only.
+        .target(
+            name: "CostsyncMetrics",
+            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: settings
+        ),
+        // A small HTTP/1.1 server (SwiftNIO): the simulator's APIs and the metrics endpoint.
+        .target(
+            name: "LoopbackHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
         // The shared HTTP client, retries, pacing and the provider error type.
         .target(
             name: "ProviderHTTP",
             dependencies: [
-                "CostModel",
+                "CostModel", "CostsyncMetrics",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -66,12 +84,7 @@ let package = Package(
         // Both provider APIs served from a seed on loopback, with fault switches.
         .target(
             name: "Simulator",
-            dependencies: [
-                "CostModel",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
+            dependencies: ["CostModel", "LoopbackHTTP"],
             swiftSettings: settings
         ),
         .target(
@@ -88,7 +101,7 @@ let package = Package(
         .target(
             name: "SyncEngine",
             dependencies: [
-                "CostModel", "StorePort", "Config", "SystemdSupport",
+                "CostModel", "StorePort", "Config", "SystemdSupport", "CostsyncMetrics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -100,8 +113,9 @@ let package = Package(
             name: "CostsyncApp",
             dependencies: [
                 "CostModel", "Config", "StorePort", "SQLiteStore", "ProviderHTTP", "AnthropicProvider", "ClickHouseProvider",
-                "SyncEngine", "SystemdSupport", "Simulator",
+                "SyncEngine", "SystemdSupport", "Simulator", "CostsyncMetrics", "LoopbackHTTP",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
@@ -138,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "ProviderTests",
             dependencies: [
-                "AnthropicProvider", "ClickHouseProvider", "ProviderHTTP", "Simulator", "CostModel", "JSONScanner",
+                "AnthropicProvider", "ClickHouseProvider", "ProviderHTTP", "Simulator", "LoopbackHTTP", "CostModel", "JSONScanner",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -11,7 +11,8 @@ struct Builder {
 
     init(secrets: SecretReader) { self.secrets = secrets }
 
-    static let topLevelKeys = ["database", "sync", "anthropic", "clickhouse"]
+    static let topLevelKeys = ["database", "sync", "metrics", "anthropic", "clickhouse"]
+    static let metricsKeys = ["listen", "textfile"]
     static let syncKeys = ["poll_interval", "start_date", "settle_days", "max_concurrent_orgs", "max_pending_days",
                            "max_response_bytes"]
     static let anthropicKeys = ["name", "admin_key_env", "admin_key_file", "base_url"]
@@ -45,6 +46,14 @@ struct Builder {
             sync = try syncSettings(TableReader(table: table, path: "sync"))
         }
 
+        var metrics = MetricsSettings()
+        if let value = root["metrics"] {
+            guard let table = value.table else {
+                throw KeyProblem("metrics", "expected a table ([metrics]), found \(TableReader.describe(value.type))")
+            }
+            metrics = try metricsSettings(TableReader(table: table, path: "metrics"))
+        }
+
         var orgs: [OrgConfig] = []
         for provider in [Provider.anthropic, .clickhouse] {
             for reader in try orgTables(root, provider.rawValue) {
@@ -54,7 +63,29 @@ struct Builder {
         guard !orgs.isEmpty else {
             throw KeyProblem("", "no org is configured; add at least one [[anthropic]] or [[clickhouse]] table")
         }
-        return CostsyncConfig(file: file, databasePath: databasePath, sync: sync, orgs: orgs)
+        return CostsyncConfig(file: file, databasePath: databasePath, sync: sync, metrics: metrics, orgs: orgs)
+    }
+
+    // MARK: [metrics]
+
+    private func metricsSettings(_ t: TableReader) throws(KeyProblem) -> MetricsSettings {
+        try t.rejectUnknownKeys(known: Self.metricsKeys, tableName: "[metrics]")
+        var metrics = MetricsSettings()
+        if let text = try t.string("listen") {
+            guard let address = Values.listenAddress(text) else {
+                throw KeyProblem(t.keyPath("listen"), "'\(Secret.showable(text, limit: 80) ?? "…")' is not host:port; write e.g. "
+                                 + "\"127.0.0.1:9464\" (loopback, the default choice), \"[::1]:9464\" or \"0.0.0.0:9464\"")
+            }
+            metrics.listen = address
+        }
+        if let path = try t.string("textfile") {
+            guard path.hasPrefix("/"), path.hasSuffix(".prom") else {
+                throw KeyProblem(t.keyPath("textfile"), "must be an absolute path ending in .prom (node_exporter reads only those), "
+                                 + "e.g. \"/var/lib/prometheus/node-exporter/costsync.prom\"")
+            }
+            metrics.textfile = path
+        }
+        return metrics
     }
 
     // MARK: [sync]

@@ -13,6 +13,8 @@ public struct CostsyncConfig: Sendable, Equatable {
     public var databasePath: String
     /// The `[sync]` table.
     public var sync: SyncSettings
+    /// `[metrics]`: where metrics are read; nothing when absent.
+    public var metrics: MetricsSettings
     /// Every org, in file order: all `[[anthropic]]` tables, then all `[[clickhouse]]`.
     public var orgs: [OrgConfig]
 
@@ -21,12 +23,42 @@ public struct CostsyncConfig: Sendable, Equatable {
     public static let defaultDatabasePath = "/var/lib/costsync/costs.sqlite"
 
     public init(file: String, databasePath: String = CostsyncConfig.defaultDatabasePath,
-                sync: SyncSettings = SyncSettings(), orgs: [OrgConfig]) {
+                sync: SyncSettings = SyncSettings(), metrics: MetricsSettings = MetricsSettings(), orgs: [OrgConfig]) {
         self.file = file
         self.databasePath = databasePath
         self.sync = sync
+        self.metrics = metrics
         self.orgs = orgs
     }
+}
+
+/// The `[metrics]` table.
+public struct MetricsSettings: Sendable, Equatable {
+    /// `listen = "127.0.0.1:9464"`: serve `/metrics` and `/healthz` there
+    /// (port 0: any free port, logged). Absent: no listener.
+    public var listen: ListenAddress?
+    /// `textfile = "/var/lib/prometheus/node-exporter/costsync.prom"`: written
+    /// after every pass, atomically, for node_exporter's textfile collector.
+    public var textfile: String?
+
+    public init(listen: ListenAddress? = nil, textfile: String? = nil) {
+        self.listen = listen
+        self.textfile = textfile
+    }
+
+    public var isEnabled: Bool { listen != nil || textfile != nil }
+}
+
+/// A host and a port to listen on.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    /// An IP address or a host name, without brackets.
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// The `[sync]` table: how often and from when the daemon syncs.

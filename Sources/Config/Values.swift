@@ -94,6 +94,26 @@ enum Values {
         }
     }
 
+    // MARK: Listen addresses
+
+    /// `host:port` or `[v6]:port`, the port 0 to 65535 (0: any free port).
+    static func listenAddress(_ text: String) -> ListenAddress? {
+        let host: Substring
+        let port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, host.utf8.allSatisfy({ ASCII.isAlnum($0) || ".-:".utf8.contains($0) }),
+              !port.isEmpty, port.utf8.allSatisfy({ $0 &- 48 < 10 }), let n = Int(port), (0...65535).contains(n) else { return nil }
+        return ListenAddress(host: String(host), port: n)
+    }
+
     // MARK: Environment variable names and file paths
 
     /// POSIX portable env names: letters, digits and `_`, not starting with a digit.

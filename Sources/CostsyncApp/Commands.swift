@@ -1,6 +1,8 @@
 import Config
 import CostModel
+import CostsyncMetrics
 import Foundation
+import LoopbackHTTP
 import Logging
 import ProviderHTTP
 import SQLiteStore
@@ -36,10 +38,78 @@ extension CostsyncApp {
         logger.info("costsync started", metadata: [
             "orgs": "\(config.orgs.count)", "database": "\(config.databasePath)", "version": "\(costsyncVersion)",
         ])
-        let outcomes = try await runService(once ? .once(.poll) : .every(config.sync.pollInterval), orgs: config.orgs, store: store)
+        var export: MetricsExport?
+        var listener: HTTPServer?
+        if config.metrics.isEnabled {
+            let metrics = MetricsExport(settings: config.metrics, logger: logger)
+            metrics.metrics.buildInfo(version: costsyncVersion)
+            // Gauges of an org start from what the database holds, not from zero.
+            await metrics.refresh(orgs: config.orgs, store: store, now: clock.now)
+            export = metrics
+            if let address = config.metrics.listen {
+                listener = try await startListener(address, metrics: metrics, store: store)
+            }
+        }
+        defer { if let listener { Task { try? await listener.shutdown() } } }
+        let outcomes = try await runService(once ? .once(.poll) : .every(config.sync.pollInterval), orgs: config.orgs, store: store,
+                                            metrics: export)
         // An org that failed fails `--once`; a pass cut short by SIGTERM (a
         // timer unit being stopped) is not a failure of the run.
         if once && !report(outcomes) && outcomes.contains(where: { $0.error != nil }) { throw AppError.failed(nil) }
+    }
+
+    /// Serves `/metrics` and `/healthz` on `address`, hardened for clients
+    /// that are slow or hostile: a few dozen connections at most (the oldest
+    /// goes first), 10 s of silence, 30 s a connection, 16 KiB a request.
+    /// It runs on its own event loop tasks and never holds up a sync.
+    func startListener(_ address: ListenAddress, metrics: MetricsExport, store: any CostStore) async throws(AppError) -> HTTPServer {
+        let limits = ServerLimits(maxConnections: 32, idleTimeout: .seconds(10), maxConnectionAge: .seconds(30),
+                                  maxRequestBytes: 16 << 10)
+        let server: HTTPServer
+        do {
+            server = try await HTTPServer.start(host: address.host, port: address.port, limits: limits) { request in
+                await self.serveMetrics(request, metrics: metrics, store: store)
+            }
+        } catch {
+            throw .failed("costsync: cannot listen on \(address) (config key [metrics] listen): \(error)")
+        }
+        logger.notice("metrics listener started", metadata: [
+            "address": "\(ListenAddress(host: server.host, port: server.port))", "port": "\(server.port)",
+        ])
+        return server
+    }
+
+    func serveMetrics(_ request: ServerRequest, metrics: MetricsExport, store: any CostStore) async -> ServerResponse {
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return ServerResponse(status: 405, headers: [("allow", "GET, HEAD"), ("content-type", "text/plain")], body: Array("GET only\n".utf8))
+        }
+        switch request.path {
+        case "/metrics":
+            return ServerResponse(status: 200, headers: [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                                  body: Array(metrics.exposition().utf8))
+        case "/healthz":
+            let health = await health(store: store)
+            let problems = health.flatMap { h in h.problems.map { "\(h.state.key): \($0)" } }
+            return ServerResponse(status: problems.isEmpty ? 200 : 503, headers: [("content-type", "text/plain; charset=utf-8")],
+                                  body: Array((problems.isEmpty ? "ok\n" : problems.joined(separator: "\n") + "\n").utf8))
+        default:
+            return ServerResponse(status: 404, headers: [("content-type", "text/plain")], body: Array("try /metrics or /healthz\n".utf8))
+        }
+    }
+
+    /// Every org's health, by the rule `costsync status` exits by.
+    func health(store: any CostStore) async -> [OrgHealth] {
+        var out: [OrgHealth] = []
+        for org in config.orgs {
+            let key = OrgKey(org.provider, org.name)
+            let state = (try? await store.state(of: key, since: config.sync.startDate)) ?? OrgSyncState(key: key)
+            out.append(health(of: state))
+        }
+        return out
+    }
+
+    func health(of state: OrgSyncState) -> OrgHealth {
+        OrgHealth(state, now: clock.now, pollInterval: config.sync.pollInterval, maxPendingDays: config.sync.maxPendingDays)
     }
 
     /// `costsync backfill`: the orgs named (all by default) of `provider` (any by default).
@@ -86,8 +156,7 @@ extension CostsyncApp {
                 states[i] = try await store.state(of: OrgKey(org.provider, org.name), since: config.sync.startDate)
             }
         }
-        let now = clock.now
-        let health = states.map { OrgHealth($0, now: now, pollInterval: config.sync.pollInterval, maxPendingDays: config.sync.maxPendingDays) }
+        let health = states.map(health(of:))
         console.print(json ? StatusFormat.json(health) : StatusFormat.text(health))
         guard health.allSatisfy(\.healthy) else { throw AppError.failed(nil) }
     }

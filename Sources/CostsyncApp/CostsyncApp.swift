@@ -1,6 +1,7 @@
 import AnthropicProvider
 import ClickHouseProvider
 import Config
+import CostsyncMetrics
 import CostModel
 import Foundation
 import Logging
@@ -59,13 +60,13 @@ public struct CostsyncApp: Sendable {
 
     /// One provider client per org, all on the one shared HTTP client and the
     /// one wall clock.
-    func sources(_ orgs: [OrgConfig], httpClient: SharedHTTPClient) -> [any CostSource] {
+    func sources(_ orgs: [OrgConfig], httpClient: SharedHTTPClient, metrics: CostsyncMetrics = .none) -> [any CostSource] {
         // One limiter per ClickHouse key, shared by every org using that key:
         // the documented limit (10 requests per 10 s) is per key, not per org.
         let limiters = RateLimiterRegistry()
         return orgs.map { org in
             do {
-                return try makeSource(org, httpClient: httpClient, limiters: limiters)
+                return try makeSource(org, httpClient: httpClient, limiters: limiters, metrics: metrics)
             } catch {
                 // One org whose client cannot be built fails alone, like any other org failure.
                 return UnavailableSource(provider: org.provider, org: org.name, error: error)
@@ -73,9 +74,10 @@ public struct CostsyncApp: Sendable {
         }
     }
 
-    func makeSource(_ org: OrgConfig, httpClient: SharedHTTPClient,
-                    limiters: RateLimiterRegistry = RateLimiterRegistry()) throws -> any CostSource {
-        let options = TransportOptions(clock: SystemProviderClock(wall: clock), maxBodyBytes: config.sync.maxResponseBytes)
+    func makeSource(_ org: OrgConfig, httpClient: SharedHTTPClient, limiters: RateLimiterRegistry = RateLimiterRegistry(),
+                    metrics: CostsyncMetrics = .none) throws -> any CostSource {
+        let options = TransportOptions(clock: SystemProviderClock(wall: clock), maxBodyBytes: config.sync.maxResponseBytes,
+                                       metrics: metrics)
         switch org.credentials {
         case .anthropic(let adminKey):
             return try AnthropicClient(org: org.name, adminKey: adminKey, baseURL: org.baseURL, httpClient: httpClient,
@@ -89,16 +91,25 @@ public struct CostsyncApp: Sendable {
 
     /// Runs `schedule` under swift-service-lifecycle: SIGTERM and SIGINT shut it
     /// down gracefully; the outcomes of the last pass are returned.
-    func runService(_ schedule: SyncService.Schedule, orgs: [OrgConfig], store: any CostStore,
+    func runService(_ schedule: SyncService.Schedule, orgs: [OrgConfig], store: any CostStore, metrics: MetricsExport? = nil,
                     progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) async throws -> [OrgOutcome] {
         let collected = OutcomeBox()
         let wording = ErrorWording(orgs: orgs)
+        let recorder = metrics?.metrics ?? .none
+        let clock = clock
         try await ProviderHTTPClient.withHTTPClient { httpClient in
-            let engine = SyncEngine(sources: sources(orgs, httpClient: httpClient), store: store,
+            let engine = SyncEngine(sources: sources(orgs, httpClient: httpClient, metrics: recorder), store: store,
                                     settings: config.sync, clock: clock, logger: logger,
-                                    describe: { wording.describe($0) }, progress: progress)
-            let service = SyncService(engine: engine, schedule: schedule, notifier: notifier,
-                                      logger: logger, onPass: { collected.set($0) })
+                                    describe: { wording.describe($0) }, classify: CostsyncApp.failureReason,
+                                    metrics: recorder, progress: progress)
+            let service = SyncService(engine: engine, schedule: schedule, notifier: notifier, logger: logger, onPass: { outcomes in
+                collected.set(outcomes)
+                // The gauges and the textfile follow every pass, read back from the store.
+                if let metrics {
+                    await metrics.refresh(orgs: orgs, store: store, now: clock.now)
+                    metrics.writeTextfile()
+                }
+            })
             var groupConfig = ServiceGroupConfiguration(
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
                 logger: logger)
@@ -121,6 +132,24 @@ public struct CostsyncApp: Sendable {
             }
         }
         return outcomes.allSatisfy(\.succeeded)
+    }
+}
+
+extension CostsyncApp {
+    /// The `reason` label of a failed sync: one rule, from the error's type.
+    @Sendable static func failureReason(_ error: any Error) -> CostsyncMetrics.FailureReason {
+        if let e = error as? ProviderError {
+            switch e.kind {
+            case .authentication, .permission: return .auth
+            case .rateLimited: return .rateLimit
+            case .server: return .server
+            case .network: return .network
+            case .undecodable, .dataMismatch, .tooLarge: return .data
+            default: return .other
+            }
+        }
+        if error is SQLiteError || error is StoreError { return .storage }
+        return .other
     }
 }
 

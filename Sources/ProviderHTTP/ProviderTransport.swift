@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CostModel
+import CostsyncMetrics
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -76,16 +77,19 @@ public struct TransportOptions: Sendable {
     public var maxBodyBytes: Int
     /// Error bodies are read up to this size only; they are a few hundred bytes.
     public var maxErrorBodyBytes: Int
+    /// Requests, their codes and durations, retries and 429s.
+    public var metrics: CostsyncMetrics
 
     public init(retry: RetryPolicy = .standard, clock: any ProviderClock = SystemProviderClock(),
                 jitter: Jitter = .random, requestTimeout: Duration = .seconds(120),
-                maxBodyBytes: Int = 128 << 20, maxErrorBodyBytes: Int = 1 << 20) {
+                maxBodyBytes: Int = 128 << 20, maxErrorBodyBytes: Int = 1 << 20, metrics: CostsyncMetrics = .none) {
         self.retry = retry
         self.clock = clock
         self.jitter = jitter
         self.requestTimeout = requestTimeout
         self.maxBodyBytes = maxBodyBytes
         self.maxErrorBodyBytes = maxErrorBodyBytes
+        self.metrics = metrics
     }
 }
 
@@ -245,6 +249,7 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
                 logger.debug("provider request failed", metadata: metadata(for: gaveUp))
                 throw gaveUp
             }
+            options.metrics.httpRetry(provider: provider.rawValue, org: org)
             var meta = metadata(for: failure)
             meta["retry.in"] = "\(wait.secondsText)"
             logger.warning("provider request failed, retrying", metadata: meta)
@@ -275,6 +280,7 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
 
         let response: HTTPClientResponse
         let body: ByteBuffer
+        let sent = options.clock.monotonicNow
         do {
             // No logger is passed to AHC: its request logs are not ours to
             // vet for headers, and its errors come back to us anyway.
@@ -284,6 +290,8 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
                 body = try await response.body.collect(upTo: ok ? bodyLimit : options.maxErrorBodyBytes)
             } catch is NIOTooManyBytesError {
                 guard !ok else {
+                    options.metrics.httpRequest(provider: provider.rawValue, org: org, code: Int(response.status.code),
+                                                duration: options.clock.monotonicNow - sent)
                     return .failure(makeError(.tooLarge, endpoint: endpoint, status: Int(response.status.code),
                                               requestID: requestIDHeader(response.headers), attempts: attempt,
                                               detail: "response body larger than \(bodyLimit) bytes"), nil)
@@ -293,11 +301,13 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
             }
         } catch {
             if Task.isCancelled || error is CancellationError { throw CancellationError() }
+            options.metrics.httpRequest(provider: provider.rawValue, org: org, code: nil, duration: options.clock.monotonicNow - sent)
             return .failure(makeError(.network, endpoint: endpoint, attempts: attempt,
                                       detail: describeNetworkError(error)), nil)
         }
 
         let status = Int(response.status.code)
+        options.metrics.httpRequest(provider: provider.rawValue, org: org, code: status, duration: options.clock.monotonicNow - sent)
         await observeRateLimitHeaders(response.headers)
         let headerRequestID = requestIDHeader(response.headers)
         if (200..<300).contains(status) {

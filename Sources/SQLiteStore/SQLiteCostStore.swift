@@ -221,6 +221,15 @@ public actor SQLiteCostStore: CostStore {
     /// The first day not yet final for `key`, or nil when it was never synced.
     public func nextDay(_ key: OrgKey) throws -> Day? { try cursorDay(key) }
 
+    public func spendNanos(_ key: OrgKey, in range: DayRange) throws -> Int64 {
+        // sync_days holds each day's exact sum of amount_nanos, written with its rows.
+        try db.cached("""
+            SELECT coalesce(sum(amount_nanos), 0) FROM sync_days WHERE provider = ?1 AND org = ?2 AND day BETWEEN ?3 AND ?4
+            """).query([.text(key.provider.rawValue), .text(key.org), .text(range.first.description), .text(range.last.description)]) {
+            $0.int64(0)
+        }.first ?? 0
+    }
+
     public func oldestPendingDay(_ key: OrgKey) throws -> Day? {
         try db.cached("SELECT min(day) FROM sync_days WHERE provider = ?1 AND org = ?2 AND is_final = 0")
             .query([.text(key.provider.rawValue), .text(key.org)]) { $0.text(0).flatMap { Day($0) } }.first ?? nil
@@ -289,6 +298,9 @@ public actor SQLiteCostStore: CostStore {
         }
         var state = OrgSyncState(key: key)
         state.oldestPendingDay = try oldestPendingDay(key)
+        state.pendingDays = Int(try db.query("""
+            SELECT count(*) FROM sync_days WHERE provider = ?1 AND org = ?2 AND is_final = 0
+            """, k) { $0.int64(0) }.first ?? 0)
         state.emptyingsPending = try db.query("""
             SELECT day FROM sync_days WHERE provider = ?1 AND org = ?2 AND empty_pending_since IS NOT NULL ORDER BY day
             """, k) { $0.text(0).flatMap { Day($0) } }.compactMap { $0 }

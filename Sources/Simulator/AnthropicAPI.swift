@@ -1,4 +1,5 @@
 import CostModel
+import LoopbackHTTP
 
 /// `GET /v1/organizations/cost_report`, as a pure function of the world.
 enum AnthropicAPI {
@@ -6,13 +7,13 @@ enum AnthropicAPI {
     static let version = "2023-06-01"
 
     /// The org whose admin key the request carries.
-    static func authenticate(_ request: SimRequest, in world: SimulatorWorld) -> SimAnthropicOrg? {
+    static func authenticate(_ request: ServerRequest, in world: SimulatorWorld) -> SimAnthropicOrg? {
         guard let key = request.header("x-api-key") else { return nil }
         return world.anthropicOrgs.first { $0.adminKey == key }
     }
 
     static func error(_ status: Int, _ type: String, _ message: String, requestID: String,
-                      headers: [(name: String, value: String)] = []) -> SimResponse {
+                      headers: [(name: String, value: String)] = []) -> ServerResponse {
         var j = JSONBytes(capacity: 160)
         j.raw("{\"type\":\"error\",\"error\":{\"type\":")
         j.string(type)
@@ -21,7 +22,7 @@ enum AnthropicAPI {
         j.raw("},\"request_id\":")
         j.string(requestID)
         j.raw("}")
-        return SimResponse(status: status, headers: [("content-type", "application/json"), ("request-id", requestID)] + headers, body: j.bytes)
+        return ServerResponse(status: status, headers: [("content-type", "application/json"), ("request-id", requestID)] + headers, body: j.bytes)
     }
 
     /// The error `type` Anthropic uses for a status.
@@ -49,9 +50,9 @@ enum AnthropicAPI {
     }
 
     /// Validates the query and renders the page, or the error the real API would give.
-    static func respond(to request: SimRequest, org: SimAnthropicOrg, world: SimulatorWorld, requestID: String,
-                        repeatPageToken: Bool, emptyAnswer: Bool = false, missingDay: Day? = nil) -> SimResponse {
-        func invalid(_ message: String) -> SimResponse { error(400, "invalid_request_error", message, requestID: requestID) }
+    static func respond(to request: ServerRequest, org: SimAnthropicOrg, world: SimulatorWorld, requestID: String,
+                        repeatPageToken: Bool, emptyAnswer: Bool = false, missingDay: Day? = nil) -> ServerResponse {
+        func invalid(_ message: String) -> ServerResponse { error(400, "invalid_request_error", message, requestID: requestID) }
         guard request.header("anthropic-version") == version else {
             return invalid("anthropic-version: header is required and must be \(version)")
         }
@@ -128,7 +129,7 @@ enum AnthropicAPI {
         j.raw(",\"next_page\":")
         j.stringOrNull(nextPage)
         j.raw("}")
-        return SimResponse(status: 200, headers: [("content-type", "application/json"), ("request-id", requestID)], body: j.bytes)
+        return ServerResponse(status: 200, headers: [("content-type", "application/json"), ("request-id", requestID)], body: j.bytes)
     }
 }
 

@@ -1,4 +1,5 @@
 import CostModel
+import LoopbackHTTP
 
 /// `GET /v1/organizations/{organizationId}/usageCost`, as a pure function of the world.
 enum ClickHouseAPI {
@@ -18,7 +19,7 @@ enum ClickHouseAPI {
     }
 
     /// HTTP Basic with the key ID as user and the key secret as password.
-    static func authenticate(_ request: SimRequest, in world: SimulatorWorld) -> Auth {
+    static func authenticate(_ request: ServerRequest, in world: SimulatorWorld) -> Auth {
         guard let header = request.header("authorization") else { return .missing }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic", let pair = Base64.decode(parts[1]),
@@ -29,7 +30,7 @@ enum ClickHouseAPI {
         return .ok(org)
     }
 
-    static func error(_ status: Int, _ message: String, requestID: String, headers: [(name: String, value: String)] = []) -> SimResponse {
+    static func error(_ status: Int, _ message: String, requestID: String, headers: [(name: String, value: String)] = []) -> ServerResponse {
         var j = JSONBytes(capacity: 128)
         j.raw("{\"status\":")
         j.int(Int64(status))
@@ -38,7 +39,7 @@ enum ClickHouseAPI {
         j.raw(",\"error\":")
         j.string(message)
         j.raw("}")
-        return SimResponse(status: status, headers: [("content-type", "application/json")] + headers, body: j.bytes)
+        return ServerResponse(status: status, headers: [("content-type", "application/json")] + headers, body: j.bytes)
     }
 
     static func code(for status: Int) -> String {
@@ -53,10 +54,10 @@ enum ClickHouseAPI {
         }
     }
 
-    static func respond(to request: SimRequest, org: SimClickHouseOrg, world: SimulatorWorld, requestID: String,
+    static func respond(to request: ServerRequest, org: SimClickHouseOrg, world: SimulatorWorld, requestID: String,
                         grandTotalMismatch: Bool, emptyAnswer: Bool = false,
-                        headers: [(name: String, value: String)]) -> SimResponse {
-        func bad(_ message: String) -> SimResponse { error(400, "BAD_REQUEST: \(message)", requestID: requestID, headers: headers) }
+                        headers: [(name: String, value: String)]) -> ServerResponse {
+        func bad(_ message: String) -> ServerResponse { error(400, "BAD_REQUEST: \(message)", requestID: requestID, headers: headers) }
         guard let fromText = request.queryValue("from_date") else { return bad("from_date is required") }
         guard let toText = request.queryValue("to_date") else { return bad("to_date is required") }
         guard let from = Day(fromText) else { return bad("from_date must be a date in the format YYYY-MM-DD") }
@@ -107,6 +108,6 @@ enum ClickHouseAPI {
             j.raw(",\"organizationTier\":\"SCALE\",\"discount\":1}")
         }
         j.raw("]}}")
-        return SimResponse(status: 200, headers: [("content-type", "application/json")] + headers, body: j.bytes)
+        return ServerResponse(status: 200, headers: [("content-type", "application/json")] + headers, body: j.bytes)
     }
 }

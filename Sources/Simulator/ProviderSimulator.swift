@@ -1,4 +1,5 @@
 import CostModel
+import LoopbackHTTP
 import Synchronization
 
 /// One request the simulator answered, for tests to assert on. Never holds a
@@ -43,7 +44,7 @@ public final class ProviderSimulator: Sendable {
     public static let maxRecordedRequests = 50_000
 
     private let state: Mutex<State>
-    private let server: LoopbackHTTPServerBox
+    private let server: ServerBox
     /// "Now" for the absolute times the simulator sends (Anthropic's reset
     /// header): the same instant the costsync under test takes as now.
     private let clock: WallClock
@@ -53,14 +54,14 @@ public final class ProviderSimulator: Sendable {
 
     private init(world: SimulatorWorld, clock: WallClock) {
         state = Mutex(State(world: world))
-        server = LoopbackHTTPServerBox()
+        server = ServerBox()
         self.clock = clock
     }
 
     public static func start(world: SimulatorWorld, clock: WallClock = .system, host: String = "127.0.0.1",
                              port: Int = 0) async throws -> ProviderSimulator {
         let simulator = ProviderSimulator(world: world, clock: clock)
-        let server = try await LoopbackHTTPServer.start(host: host, port: port) { [weak simulator] request in
+        let server = try await HTTPServer.start(host: host, port: port) { [weak simulator] request in
             guard let simulator else { return .json(503, "{\"error\":\"simulator stopped\"}") }
             return simulator.handle(request)
         }
@@ -114,7 +115,7 @@ public final class ProviderSimulator: Sendable {
 
     // MARK: - Serving
 
-    private func handle(_ request: SimRequest) -> SimResponse {
+    private func handle(_ request: ServerRequest) -> ServerResponse {
         let provider: Provider?
         if request.path == AnthropicAPI.path {
             provider = .anthropic
@@ -158,8 +159,8 @@ public final class ProviderSimulator: Sendable {
         return response
     }
 
-    private func respond(to request: SimRequest, provider: Provider?, world: SimulatorWorld, number: Int,
-                         fault: SimProviderFault?) -> (SimResponse, String?, String) {
+    private func respond(to request: ServerRequest, provider: Provider?, world: SimulatorWorld, number: Int,
+                         fault: SimProviderFault?) -> (ServerResponse, String?, String) {
         switch provider {
         case .anthropic:
             let requestID = "req_sim_" + String(number)
@@ -225,7 +226,7 @@ public final class ProviderSimulator: Sendable {
             j.raw("{\"error\":")
             j.string("no such endpoint in the costsync simulator: \(request.path)")
             j.raw("}")
-            return (SimResponse(status: 404, headers: [("content-type", "application/json")], body: j.bytes), nil, "")
+            return (ServerResponse(status: 404, headers: [("content-type", "application/json")], body: j.bytes), nil, "")
         }
     }
 
@@ -268,8 +269,8 @@ public final class ProviderSimulator: Sendable {
 
 /// The server, set once right after it starts: the handler must exist before
 /// the server, and the simulator must exist before the handler.
-private final class LoopbackHTTPServerBox: Sendable {
-    private let server = Mutex<LoopbackHTTPServer?>(nil)
-    var value: LoopbackHTTPServer? { server.withLock { $0 } }
-    func set(_ s: LoopbackHTTPServer) { server.withLock { $0 = s } }
+private final class ServerBox: Sendable {
+    private let server = Mutex<HTTPServer?>(nil)
+    var value: HTTPServer? { server.withLock { $0 } }
+    func set(_ s: HTTPServer) { server.withLock { $0 = s } }
 }

@@ -23,6 +23,8 @@ public protocol CostStore: Sendable {
     func recordSuccess(_ key: OrgKey, at time: Timestamp) async throws
     /// Records a failure; rows and cursor are left exactly as they were.
     func recordFailure(_ key: OrgKey, error: String) async throws
+    /// The exact spend of `range`, in the org's currency's nanos.
+    func spendNanos(_ key: OrgKey, in range: DayRange) async throws -> Int64
     /// Everything `costsync status` shows about one org.
     func state(of key: OrgKey, since start: Day) async throws -> OrgSyncState
 }

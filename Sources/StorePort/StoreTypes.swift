@@ -123,8 +123,9 @@ public struct OrgSyncState: Sendable, Equatable {
     public var firstDay: Day?
     /// Days before the cursor with no `sync_days` row.
     public var gaps: [DayRange] = []
-    /// The oldest stored day not final yet.
+    /// The oldest stored day not final yet, and how many are not.
     public var oldestPendingDay: Day?
+    public var pendingDays = 0
     /// Days held because an answer would have emptied them.
     public var emptyingsPending: [Day] = []
     /// Days whose provider total disagreed with their records.

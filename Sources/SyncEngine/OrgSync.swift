@@ -2,6 +2,7 @@ import CostModel
 
 import StorePort
 import Config
+import CostsyncMetrics
 import Logging
 
 /// What one org's sync came to; the engine collects these, one per org.
@@ -43,6 +44,8 @@ struct OrgSync {
     let clock: WallClock
     let logger: Logger
     let describe: @Sendable (any Error) -> String
+    let classify: @Sendable (any Error) -> CostsyncMetrics.FailureReason
+    let metrics: CostsyncMetrics
     let progress: @Sendable (ProgressEvent) -> Void
 
     var key: OrgKey { OrgKey(source.provider, source.org) }
@@ -53,6 +56,10 @@ struct OrgSync {
         logger[metadataKey: "provider"] = "\(key.provider)"
         logger[metadataKey: "org"] = "\(key.org)"
         let today = clock.today
+        let started = ContinuousClock.now
+        let (provider, org) = (key.provider.rawValue, key.org)
+        metrics.syncAttempted(provider: provider, org: org, at: clock.now.secondsSinceEpoch)
+        defer { metrics.syncDuration(provider: provider, org: org, ContinuousClock.now - started) }
         do {
             try await store.recordAttempt(key, at: clock.now, start: settings.startDate)
             let cursor = try await store.nextDay(key) ?? settings.startDate
@@ -97,6 +104,7 @@ struct OrgSync {
             try await warnAboutLongPendingDays(today: today, logger: logger)
             if let firstError { throw firstError }
             try await store.recordSuccess(key, at: clock.now)
+            metrics.syncSucceeded(provider: provider, org: org, at: clock.now.secondsSinceEpoch)
             let next = try await store.nextDay(key).map { "\($0)" } ?? "-"
             logger.info("sync finished", metadata: [
                 "days": "\(outcome.summary.days)", "rows.written": "\(outcome.summary.rowsWritten)",
@@ -108,6 +116,7 @@ struct OrgSync {
         } catch {
             let text = describe(error)
             outcome.error = text
+            metrics.syncFailed(provider: provider, org: org, reason: classify(error))
             logger.error("sync failed", metadata: ["error": "\(text)"])
             // Recording the failure must not be skipped because the task is being
             // cancelled; if the database itself failed, there is nothing more to do
@@ -146,6 +155,8 @@ struct OrgSync {
                 ])
             }
             let total = await tally.add(summary)
+            metrics.rowsWritten(provider: key.provider.rawValue, org: key.org, inserted: summary.inserted,
+                                updated: summary.updated, deleted: summary.deleted)
             logger.debug("days replaced", metadata: [
                 "days.from": "\(writes.first!.day)", "days.to": "\(writes.last!.day)",
                 "rows.written": "\(summary.rowsWritten)", "rows.deleted": "\(summary.deleted)",

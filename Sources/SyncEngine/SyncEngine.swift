@@ -1,4 +1,5 @@
 import Config
+import CostsyncMetrics
 import CostModel
 
 import StorePort
@@ -15,10 +16,15 @@ public struct SyncEngine: Sendable {
     /// Words a failure for the outcome and the cursor's `last_error`; the
     /// composition root knows the config's key names, the engine does not.
     public let describe: @Sendable (any Error) -> String
+    /// Sorts a failure into a metric's `reason`; the composition root knows the error types.
+    public let classify: @Sendable (any Error) -> CostsyncMetrics.FailureReason
+    public let metrics: CostsyncMetrics
     public let progress: @Sendable (ProgressEvent) -> Void
 
     public init(sources: [any CostSource], store: any CostStore, settings: SyncSettings, clock: WallClock, logger: Logger,
                 describe: @escaping @Sendable (any Error) -> String = { String(describing: $0) },
+                classify: @escaping @Sendable (any Error) -> CostsyncMetrics.FailureReason = { _ in .other },
+                metrics: CostsyncMetrics = .none,
                 progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) {
         self.sources = sources
         self.store = store
@@ -26,6 +32,8 @@ public struct SyncEngine: Sendable {
         self.clock = clock
         self.logger = logger
         self.describe = describe
+        self.classify = classify
+        self.metrics = metrics
         self.progress = progress
     }
 
@@ -37,7 +45,7 @@ public struct SyncEngine: Sendable {
             func startNext() -> Bool {
                 guard let (index, source) = waiting.next() else { return false }
                 let sync = OrgSync(source: source, store: store, settings: settings, clock: clock, logger: logger,
-                                   describe: describe, progress: progress)
+                                   describe: describe, classify: classify, metrics: metrics, progress: progress)
                 group.addTask { (index, await sync.run(mode)) }
                 return true
             }

@@ -25,14 +25,14 @@ public struct SyncService: Service, CustomStringConvertible {
     let schedule: Schedule
     let notifier: SystemdNotifier
     let logger: Logger
-    let onPass: @Sendable ([OrgOutcome]) -> Void
+    let onPass: @Sendable ([OrgOutcome]) async -> Void
     let jitter: @Sendable (Duration) -> Duration
     let startJitter: @Sendable (Duration) -> Duration
 
     public init(engine: SyncEngine, schedule: Schedule, notifier: SystemdNotifier, logger: Logger,
                 jitter: @escaping @Sendable (Duration) -> Duration = SyncService.randomJitter,
                 startJitter: @escaping @Sendable (Duration) -> Duration = SyncService.randomStartJitter,
-                onPass: @escaping @Sendable ([OrgOutcome]) -> Void = { _ in }) {
+                onPass: @escaping @Sendable ([OrgOutcome]) async -> Void = { _ in }) {
         self.engine = engine
         self.schedule = schedule
         self.notifier = notifier
@@ -98,7 +98,7 @@ public struct SyncService: Service, CustomStringConvertible {
         logger.info("pass finished", metadata: [
             "orgs.ok": "\(outcomes.filter(\.succeeded).count)", "orgs.failed": "\(failed.count)", "rows.written": "\(rows)",
         ])
-        onPass(outcomes)
+        await onPass(outcomes)
     }
 
     /// Pings systemd's watchdog from its own task, so a long pass (a big

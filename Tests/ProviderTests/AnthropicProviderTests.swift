@@ -1,5 +1,6 @@
 import AnthropicProvider
 import CostModel
+import LoopbackHTTP
 import Logging
 import ProviderHTTP
 import Simulator
@@ -260,9 +261,9 @@ struct AnthropicProviderTests {
     func retryAfter() async throws {
         let clock = TestClock()
         let logs = LogCapture()
-        let limited = SimResponse.json(429, #"{"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"}}"#,
+        let limited = ServerResponse.json(429, #"{"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"}}"#,
                                        headers: [("retry-after", "7"), ("request-id", "req_429")])
-        let ok = SimResponse.json(200, page([bucket("2025-03-01", [result(amount: "1")])]))
+        let ok = ServerResponse.json(200, page([bucket("2025-03-01", [result(amount: "1")])]))
         let recorder = SinkRecorder()
         try await withScriptedServer([limited, ok]) { base, http, requests in
             let client = try anthropicClient(base, http, clock: clock, logs: logs)
@@ -286,9 +287,9 @@ struct AnthropicProviderTests {
     func rateLimitReset() async throws {
         let clock = TestClock()  // 2025-08-01T12:00:00Z
         let logs = LogCapture()
-        let limited = SimResponse.json(429, #"{"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"}}"#,
+        let limited = ServerResponse.json(429, #"{"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"}}"#,
                                        headers: [("anthropic-ratelimit-requests-reset", "2025-08-01T12:00:12.500Z")])
-        let ok = SimResponse.json(200, page([bucket("2025-03-01", [])]))
+        let ok = ServerResponse.json(200, page([bucket("2025-03-01", [])]))
         try await withScriptedServer([limited, ok]) { base, http, _ in
             let client = try anthropicClient(base, http, clock: clock, logs: logs)
             try await client.fetch(DayRange(day("2025-03-01"), day("2025-03-01")), sink: SinkRecorder().sink)
@@ -300,9 +301,9 @@ struct AnthropicProviderTests {
     func serverErrorsRetried() async throws {
         let clock = TestClock()
         let logs = LogCapture()
-        let unavailable = SimResponse.json(503, #"{"type":"error","error":{"type":"api_error","message":"down"}}"#)
-        let overloaded = SimResponse.json(529, #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
-        let ok = SimResponse.json(200, page([bucket("2025-03-01", [result(amount: "1")])]))
+        let unavailable = ServerResponse.json(503, #"{"type":"error","error":{"type":"api_error","message":"down"}}"#)
+        let overloaded = ServerResponse.json(529, #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
+        let ok = ServerResponse.json(200, page([bucket("2025-03-01", [result(amount: "1")])]))
         let recorder = SinkRecorder()
         try await withScriptedServer([unavailable, overloaded, ok]) { base, http, requests in
             let client = try anthropicClient(base, http, clock: clock, logs: logs)
@@ -318,8 +319,8 @@ struct AnthropicProviderTests {
     func droppedConnection() async throws {
         let clock = TestClock()
         let logs = LogCapture()
-        let dropped = SimResponse(status: 200, body: [], fault: .dropConnection)
-        let ok = SimResponse.json(200, page([bucket("2025-03-01", [result(amount: "1")])]))
+        let dropped = ServerResponse(status: 200, body: [], fault: .dropConnection)
+        let ok = ServerResponse.json(200, page([bucket("2025-03-01", [result(amount: "1")])]))
         let recorder = SinkRecorder()
         try await withScriptedServer([dropped, ok]) { base, http, requests in
             let client = try anthropicClient(base, http, clock: clock, logs: logs)
@@ -335,7 +336,7 @@ struct AnthropicProviderTests {
     func retriesBounded() async throws {
         let clock = TestClock()
         let logs = LogCapture()
-        let failing = SimResponse.json(500, #"{"type":"error","error":{"type":"api_error","message":"Internal server error"},"request_id":"req_body"}"#)
+        let failing = ServerResponse.json(500, #"{"type":"error","error":{"type":"api_error","message":"Internal server error"},"request_id":"req_body"}"#)
         try await withScriptedServer([failing]) { base, http, requests in
             let client = try anthropicClient(base, http, clock: clock, logs: logs, maxAttempts: 3)
             let error = await caught { try await client.fetch(DayRange(day("2025-03-01"), day("2025-03-01")), sink: SinkRecorder().sink) }
@@ -397,7 +398,7 @@ struct AnthropicProviderTests {
     func cancellationStopsWait() async throws {
         let clock = BlockingClock()
         let logs = LogCapture()
-        let limited = SimResponse.json(429, #"{"type":"error","error":{"type":"rate_limit_error","message":"x"}}"#,
+        let limited = ServerResponse.json(429, #"{"type":"error","error":{"type":"rate_limit_error","message":"x"}}"#,
                                        headers: [("retry-after", "3600")])
         try await withScriptedServer([limited]) { base, http, _ in
             let options = TransportOptions(retry: RetryPolicy(maxAttempts: 5, maxTotal: .seconds(7200)), clock: clock,

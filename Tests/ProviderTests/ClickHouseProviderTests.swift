@@ -1,5 +1,6 @@
 import ClickHouseProvider
 import CostModel
+import LoopbackHTTP
 import Logging
 import ProviderHTTP
 import Simulator

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CostModel
+import LoopbackHTTP
 import Logging
 import ProviderHTTP
 import Simulator
@@ -96,21 +97,21 @@ final class LogCapture: Sendable {
 
 /// Records each request a scripted server received.
 final class RequestLog: Sendable {
-    private let requests = Mutex<[SimRequest]>([])
-    var all: [SimRequest] { requests.withLock { $0 } }
+    private let requests = Mutex<[ServerRequest]>([])
+    var all: [ServerRequest] { requests.withLock { $0 } }
     var count: Int { requests.withLock { $0.count } }
-    func append(_ r: SimRequest) { requests.withLock { $0.append(r) } }
+    func append(_ r: ServerRequest) { requests.withLock { $0.append(r) } }
 }
 
 /// Starts a loopback server answering each request with `responses[n]` (the
 /// last one repeats), runs `body` with a fresh HTTP client, and shuts both
 /// down on every path.
 func withScriptedServer<R>(
-    _ responses: [SimResponse],
+    _ responses: [ServerResponse],
     _ body: (_ baseURL: String, _ client: HTTPClient, _ requests: RequestLog) async throws -> R
 ) async throws -> R {
     let log = RequestLog()
-    let server = try await LoopbackHTTPServer.start { request in
+    let server = try await HTTPServer.start { request in
         let n = log.count
         log.append(request)
         return responses[min(n, responses.count - 1)]

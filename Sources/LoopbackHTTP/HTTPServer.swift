@@ -5,7 +5,7 @@ import Synchronization
 
 /// One HTTP request as the simulator's handlers see it: already split and
 /// percent-decoded, so a handler never parses a URL.
-public struct SimRequest: Sendable {
+public struct ServerRequest: Sendable {
     public var method: String
     /// The path without its query string, not percent-decoded (the APIs' paths
     /// hold only unreserved characters).
@@ -87,7 +87,7 @@ public struct SimRequest: Sendable {
 }
 
 /// A misbehaviour of the transport itself, for testing a client's resilience.
-public enum SimFault: Sendable, Equatable {
+public enum ServerFault: Sendable, Equatable {
     case none
     /// Close the connection without sending any response.
     case dropConnection
@@ -98,30 +98,57 @@ public enum SimFault: Sendable, Equatable {
     case delay(Duration)
 }
 
-public struct SimResponse: Sendable {
+public struct ServerResponse: Sendable {
     public var status: Int
     /// `content-length` and `connection` are the server's business and are
     /// replaced if given here.
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
-    public var fault: SimFault
+    public var fault: ServerFault
 
-    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8], fault: SimFault = .none) {
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8], fault: ServerFault = .none) {
         self.status = status
         self.headers = headers
         self.body = body
         self.fault = fault
     }
 
-    public static func json(_ status: Int, _ text: String, headers: [(name: String, value: String)] = []) -> SimResponse {
-        SimResponse(status: status, headers: [("content-type", "application/json")] + headers, body: Array(text.utf8))
+    public static func json(_ status: Int, _ text: String, headers: [(name: String, value: String)] = []) -> ServerResponse {
+        ServerResponse(status: status, headers: [("content-type", "application/json")] + headers, body: Array(text.utf8))
     }
 }
 
-/// A minimal HTTP/1.1 server on loopback that hands every request to one async
-/// handler. Keep-alive, an ephemeral port by default, and faults that break the
-/// transport on purpose; nothing else (no TLS, no request bodies of interest).
-public final class LoopbackHTTPServer: Sendable {
+/// What a server puts up with from its clients.
+public struct ServerLimits: Sendable {
+    /// Connections held open at once; a new one beyond closes the oldest, so a
+    /// client hoarding connections can never lock a newcomer out.
+    public var maxConnections: Int
+    /// A connection that sends nothing for this long is closed.
+    public var idleTimeout: Duration?
+    /// A connection is closed this long after it opened, however busy: a
+    /// client trickling bytes cannot hold one for ever.
+    public var maxConnectionAge: Duration?
+    /// A request whose head and body pass this many bytes gets a 413 and the
+    /// connection is closed (heads are capped at 80 KiB by the parser anyway).
+    public var maxRequestBytes: Int?
+
+    public init(maxConnections: Int = .max, idleTimeout: Duration? = nil, maxConnectionAge: Duration? = nil,
+                maxRequestBytes: Int? = nil) {
+        self.maxConnections = maxConnections
+        self.idleTimeout = idleTimeout
+        self.maxConnectionAge = maxConnectionAge
+        self.maxRequestBytes = maxRequestBytes
+    }
+
+    /// A test server: nothing limited.
+    public static let none = ServerLimits()
+}
+
+/// A minimal HTTP/1.1 server that hands every request to one async handler.
+/// Keep-alive, an ephemeral port by default, limits for a server facing
+/// untrusted clients, and faults that break the transport on purpose for a
+/// test server; nothing else (no TLS, no request bodies of interest).
+public final class HTTPServer: Sendable {
     private let serverChannel: any Channel
     private let connections: Connections
     public let port: Int
@@ -139,9 +166,10 @@ public final class LoopbackHTTPServer: Sendable {
     public static func start(
         host: String = "127.0.0.1",
         port: Int = 0,
-        handler: @escaping @Sendable (SimRequest) async -> SimResponse
-    ) async throws -> LoopbackHTTPServer {
-        let connections = Connections()
+        limits: ServerLimits = .none,
+        handler: @escaping @Sendable (ServerRequest) async -> ServerResponse
+    ) async throws -> HTTPServer {
+        let connections = Connections(limit: limits.maxConnections)
         // The process-wide group: servers come and go by the hundred in tests, and
         // a group per server would cost threads and a shutdown each.
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -151,17 +179,24 @@ public final class LoopbackHTTPServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 connections.add(channel)
+                if let age = limits.maxConnectionAge {
+                    channel.eventLoop.scheduleTask(in: .nanoseconds(age.nanoseconds)) { channel.close(promise: nil) }
+                }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let idle = limits.idleTimeout {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(idle.nanoseconds)))
+                        try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(SimHTTPHandler(handler: handler))
+                    try channel.pipeline.syncOperations.addHandler(ServerHandler(handler: handler, maxRequestBytes: limits.maxRequestBytes))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
         guard let bound = channel.localAddress?.port else {
             try? await channel.close()
-            throw SimulatorError.noLocalAddress
+            throw HTTPServerError.noLocalAddress
         }
-        return LoopbackHTTPServer(serverChannel: channel, connections: connections, host: host, port: bound)
+        return HTTPServer(serverChannel: channel, connections: connections, host: host, port: bound)
     }
 
     /// Stops accepting and closes every open connection, so a test's keep-alive
@@ -179,7 +214,7 @@ public final class LoopbackHTTPServer: Sendable {
     }
 }
 
-public enum SimulatorError: Error, Sendable, CustomStringConvertible {
+public enum HTTPServerError: Error, Sendable, CustomStringConvertible {
     case noLocalAddress
 
     public var description: String {
@@ -189,40 +224,83 @@ public enum SimulatorError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// The open child channels of one server, so `shutdown` can close them.
+/// The open child channels of one server, oldest first, so `shutdown` can
+/// close them and a new connection beyond the limit closes the oldest.
 private final class Connections: Sendable {
-    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private struct State {
+        var open: [ObjectIdentifier: (order: Int, channel: any Channel)] = [:]
+        var next = 0
+    }
+
+    private let state = Mutex(State())
+    private let limit: Int
+
+    init(limit: Int) { self.limit = max(1, limit) }
 
     func add(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        open.withLock { $0[id] = channel }
+        let evicted: (any Channel)? = state.withLock { s in
+            var oldest: (any Channel)?
+            if s.open.count >= limit, let victim = s.open.min(by: { $0.value.order < $1.value.order }) {
+                s.open.removeValue(forKey: victim.key)
+                oldest = victim.value.channel
+            }
+            s.open[id] = (s.next, channel)
+            s.next += 1
+            return oldest
+        }
+        evicted?.close(promise: nil)
         channel.closeFuture.whenComplete { [weak self] _ in
-            _ = self?.open.withLock { $0.removeValue(forKey: id) }
+            _ = self?.state.withLock { $0.open.removeValue(forKey: id) }
         }
     }
 
     func drain() -> [any Channel] {
-        open.withLock { all in
-            defer { all.removeAll() }
-            return Array(all.values)
+        state.withLock { s in
+            defer { s.open.removeAll() }
+            return s.open.values.map(\.channel)
         }
     }
 }
 
-/// Turns request parts into a `SimRequest`, runs the async handler off the event
+/// Closes a connection the `IdleStateHandler` found silent.
+private final class CloseWhenIdle: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, for NIO's `TimeAmount`.
+    fileprivate var nanoseconds: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+}
+
+/// Turns request parts into a `ServerRequest`, runs the async handler off the event
 /// loop, and writes its response back on the loop.
-private final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+private final class ServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let handler: @Sendable (SimRequest) async -> SimResponse
+    private let handler: @Sendable (ServerRequest) async -> ServerResponse
+    private let maxRequestBytes: Int?
+    private var requestBytes = 0
     private var head: HTTPRequestHead?
     /// False once the channel is gone, so a late response is dropped rather than
     /// written into a removed context.
     private var active = true
 
-    init(handler: @escaping @Sendable (SimRequest) async -> SimResponse) {
+    init(handler: @escaping @Sendable (ServerRequest) async -> ServerResponse, maxRequestBytes: Int?) {
         self.handler = handler
+        self.maxRequestBytes = maxRequestBytes
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -236,12 +314,16 @@ private final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard active else { return }
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
-        case .body:
-            // Both APIs are GET-only; a body is read and ignored.
-            break
+            requestBytes = h.uri.utf8.count + h.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+            refuseIfTooLarge(context)
+        case .body(let chunk):
+            // The APIs served are GET-only; a body is counted and ignored.
+            requestBytes += chunk.readableBytes
+            refuseIfTooLarge(context)
         case .end:
             guard let h = head else { return }
             head = nil
@@ -249,9 +331,19 @@ private final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
+    /// A request past the cap: a 413, then the connection is closed, so the
+    /// rest is never read.
+    private func refuseIfTooLarge(_ context: ChannelHandlerContext) {
+        guard let maxRequestBytes, requestBytes > maxRequestBytes else { return }
+        head = nil
+        write(ServerResponse(status: 413, headers: [("content-type", "text/plain")], body: Array("request too large\n".utf8)),
+              keepAlive: false, version: .http1_1, context: context)
+        active = false
+    }
+
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let (path, query) = SimRequest.splitTarget(head.uri)
-        let request = SimRequest(
+        let (path, query) = ServerRequest.splitTarget(head.uri)
+        let request = ServerRequest(
             method: head.method.rawValue,
             path: path,
             query: query,
@@ -260,7 +352,7 @@ private final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandl
         let keepAlive = head.isKeepAlive
         let version = head.version
         let handler = self.handler
-        let promise = context.eventLoop.makePromise(of: SimResponse.self)
+        let promise = context.eventLoop.makePromise(of: ServerResponse.self)
         promise.completeWithTask {
             let response = await handler(request)
             if case .delay(let d) = response.fault {
@@ -274,7 +366,7 @@ private final class SimHTTPHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    private func write(_ response: SimResponse, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+    private func write(_ response: ServerResponse, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
         guard active else { return }
         if case .dropConnection = response.fault {
             active = false

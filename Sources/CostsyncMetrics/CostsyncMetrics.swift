@@ -1,0 +1,147 @@
+import CoreMetrics
+
+/// Every metric costsync records, by the names the Prometheus naming guide
+/// and `promtool` want (base units, `_total` counters), through the
+/// swift-metrics API only: the engine and the transport know nothing of
+/// Prometheus. Labels are bounded: provider, org, and small fixed sets; never
+/// a day, a line key, a workspace or a secret.
+///
+/// The factory is injected, so a test (or two daemons in one process) can
+/// read its own registry.
+public struct CostsyncMetrics: Sendable {
+    private let factory: any MetricsFactory
+
+    public init(factory: any MetricsFactory) { self.factory = factory }
+
+    /// Records nothing: for tests and tools that do not export metrics.
+    public static let none = CostsyncMetrics(factory: NOOPMetricsHandler.instance)
+
+    /// Why a sync failed, as the `reason` label says it.
+    public enum FailureReason: String, Sendable, CaseIterable {
+        case auth, rateLimit = "rate_limit", server, network, data, storage, other
+    }
+
+    /// Rows changed by a write, as the `change` label says it.
+    public enum RowChange: String, Sendable, CaseIterable {
+        case inserted, updated, deleted
+    }
+
+    /// The help text of each metric, for the exposition's `# HELP` lines
+    /// (swift-metrics carries none).
+    public static let help: [String: String] = [
+        "costsync_build_info": "Always 1; the version label says which costsync is running.",
+        "costsync_sync_last_attempt_timestamp_seconds": "When the org's last sync attempt started (Unix time).",
+        "costsync_sync_last_success_timestamp_seconds": "When the org's last sync succeeded (Unix time).",
+        "costsync_sync_consecutive_failures": "Failed sync attempts of the org since its last success.",
+        "costsync_sync_failures_total": "Failed sync attempts, by reason.",
+        "costsync_sync_duration_seconds": "How long one org's sync took.",
+        "costsync_cursor_lag_seconds": "Now minus the start (UTC) of the org's first day that is not final yet.",
+        "costsync_pending_partitions": "Days stored for the org that are not final yet.",
+        "costsync_rows_written_total": "Cost rows changed in the database, by change.",
+        "costsync_http_requests_total": "HTTP requests to the provider, by status code (error: no response).",
+        "costsync_http_request_duration_seconds": "How long one HTTP request to the provider took.",
+        "costsync_http_retries_total": "HTTP requests to the provider that were retried.",
+        "costsync_http_rate_limited_total": "HTTP requests the provider answered with 429.",
+        "costsync_cost_month_to_date": "The org's spend this UTC month in its currency (display value; sum amount_nanos for exact figures).",
+        "costsync_cost_yesterday": "The org's spend yesterday (UTC) in its currency (display value; sum amount_nanos for exact figures).",
+        "costsync_reconciliation_mismatch": "1 while a provider total disagrees with its records for a stored day, else 0.",
+        "costsync_alerts_total": "Alerts raised, by kind.",
+    ]
+
+    private func nanoseconds(_ d: Duration) -> Int64 {
+        let (s, atto) = d.components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+
+    private func org(_ provider: String, _ org: String) -> [(String, String)] { [("provider", provider), ("org", org)] }
+
+    private func gauge(_ name: String, _ dimensions: [(String, String)], _ value: Double) {
+        Gauge(label: name, dimensions: dimensions, factory: factory).record(value)
+    }
+
+    private func count(_ name: String, _ dimensions: [(String, String)], by amount: Int = 1) {
+        guard amount > 0 else { return }
+        Counter(label: name, dimensions: dimensions, factory: factory).increment(by: amount)
+    }
+
+    // MARK: The process
+
+    public func buildInfo(version: String) { gauge("costsync_build_info", [("version", version)], 1) }
+
+    // MARK: Syncs (the engine)
+
+    public func syncAttempted(provider: String, org name: String, at seconds: Int64) {
+        gauge("costsync_sync_last_attempt_timestamp_seconds", org(provider, name), Double(seconds))
+    }
+
+    public func syncSucceeded(provider: String, org name: String, at seconds: Int64) {
+        gauge("costsync_sync_last_success_timestamp_seconds", org(provider, name), Double(seconds))
+    }
+
+    public func syncFailed(provider: String, org name: String, reason: FailureReason) {
+        count("costsync_sync_failures_total", org(provider, name) + [("reason", reason.rawValue)])
+    }
+
+    /// Makes every reason's series exist at zero, so `rate()` and alerts see
+    /// a failure's first increment.
+    public func declareFailureReasons(provider: String, org name: String) {
+        for reason in FailureReason.allCases {
+            _ = Counter(label: "costsync_sync_failures_total", dimensions: org(provider, name) + [("reason", reason.rawValue)],
+                        factory: factory)
+        }
+    }
+
+    public func syncDuration(provider: String, org name: String, _ duration: Duration) {
+        Timer(label: "costsync_sync_duration_seconds", dimensions: org(provider, name), factory: factory)
+            .recordNanoseconds(nanoseconds(duration))
+    }
+
+    public func rowsWritten(provider: String, org name: String, inserted: Int, updated: Int, deleted: Int) {
+        for (change, n) in [(RowChange.inserted, inserted), (.updated, updated), (.deleted, deleted)] {
+            let dimensions = org(provider, name) + [("change", change.rawValue)]
+            // Declared at zero too, so the series exist from the first pass.
+            let counter = Counter(label: "costsync_rows_written_total", dimensions: dimensions, factory: factory)
+            if n > 0 { counter.increment(by: n) }
+        }
+    }
+
+    // MARK: What the store holds (read back after each pass and at start)
+
+    public func orgState(provider: String, org name: String, lastAttempt: Int64?, lastSuccess: Int64?,
+                         consecutiveFailures: Int, cursorLagSeconds: Int64?, pendingDays: Int, mismatch: Bool) {
+        let o = org(provider, name)
+        if let lastAttempt { gauge("costsync_sync_last_attempt_timestamp_seconds", o, Double(lastAttempt)) }
+        if let lastSuccess { gauge("costsync_sync_last_success_timestamp_seconds", o, Double(lastSuccess)) }
+        gauge("costsync_sync_consecutive_failures", o, Double(consecutiveFailures))
+        if let cursorLagSeconds { gauge("costsync_cursor_lag_seconds", o, Double(cursorLagSeconds)) }
+        gauge("costsync_pending_partitions", o, Double(pendingDays))
+        gauge("costsync_reconciliation_mismatch", o, mismatch ? 1 : 0)
+    }
+
+    /// Spend as a display value: the exact nanos summed as an integer, divided once here.
+    public func spend(provider: String, org name: String, currency: String, monthToDateNanos: Int64, yesterdayNanos: Int64) {
+        let o = org(provider, name) + [("currency", currency)]
+        gauge("costsync_cost_month_to_date", o, Double(monthToDateNanos) / 1e9)
+        gauge("costsync_cost_yesterday", o, Double(yesterdayNanos) / 1e9)
+    }
+
+    // MARK: HTTP (the transport)
+
+    /// One HTTP exchange: `code` is the status, or nil when no response came.
+    public func httpRequest(provider: String, org name: String, code: Int?, duration: Duration) {
+        count("costsync_http_requests_total", org(provider, name) + [("code", code.map(String.init) ?? "error")])
+        Timer(label: "costsync_http_request_duration_seconds", dimensions: [("provider", provider)], factory: factory)
+            .recordNanoseconds(nanoseconds(duration))
+        if code == 429 { count("costsync_http_rate_limited_total", org(provider, name)) }
+    }
+
+    public func httpRetry(provider: String, org name: String) {
+        count("costsync_http_retries_total", org(provider, name))
+    }
+
+    /// Makes the retry and 429 series exist at zero.
+    public func declareHTTP(provider: String, org name: String) {
+        _ = Counter(label: "costsync_http_retries_total", dimensions: org(provider, name), factory: factory)
+        _ = Counter(label: "costsync_http_rate_limited_total", dimensions: org(provider, name), factory: factory)
+    }
+}
