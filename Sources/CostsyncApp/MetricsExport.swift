@@ -78,6 +78,9 @@ final class MetricsExport: Sendable {
         let temporary = (folder.isEmpty ? "." : folder) + "/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
         do {
             try Data(exposition().utf8).write(to: URL(fileURLWithPath: temporary))
+            // Readable by node_exporter's user: the service's UMask=0077 would
+            // leave it 0600, and metrics hold no secret.
+            chmod(temporary, 0o644)
             guard rename(temporary, path) == 0 else {
                 let reason = String(cString: strerror(errno))
                 unlink(temporary)

@@ -326,6 +326,10 @@ let mistakes: [Mistake] = [
             toml: oneOrg(sync: "settle_days = 0"), key: "sync.settle_days", says: "from 1 to 60"),
     Mistake(story: "max_concurrent_orgs of zero is refused",
             toml: oneOrg(sync: "max_concurrent_orgs = 0"), key: "sync.max_concurrent_orgs", says: "from 1 to 64"),
+    Mistake(story: "a metrics listen address without a port is refused",
+            toml: oneOrg() + "\n[metrics]\nlisten = \"127.0.0.1\"\n", key: "metrics.listen", says: "is not host:port"),
+    Mistake(story: "a relative textfile path is refused",
+            toml: oneOrg() + "\n[metrics]\ntextfile = \"costsync.prom\"\n", key: "metrics.textfile", says: "absolute path"),
     Mistake(story: "max_response_bytes below 1 MiB is refused",
             toml: oneOrg(sync: "max_response_bytes = 1000"), key: "sync.max_response_bytes", says: "from 1048576"),
     // Orgs
@@ -488,7 +492,7 @@ struct ExampleConfigTests {
     func exampleShowsEveryKey() throws {
         let text = try String(contentsOfFile: Self.examplePath, encoding: .utf8)
         let keys = ["database", "poll_interval", "start_date", "settle_days", "max_concurrent_orgs", "max_pending_days",
-                    "max_response_bytes", "name",
+                    "max_response_bytes", "listen", "textfile", "name",
                     "admin_key_env", "admin_key_file", "base_url", "organization_id", "key_id_env", "key_id_file",
                     "key_secret_env", "key_secret_file"]
         for key in keys {
@@ -520,5 +524,17 @@ final class TemporaryDirectory {
     deinit {
         // Best effort: a leftover temp dir is not worth failing a test over.
         try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+@Suite("The [metrics] table")
+struct MetricsConfigTests {
+    @Test("listen takes host:port, an IPv6 literal in brackets, port 0 for any free port; textfile an absolute .prom path")
+    func parses() throws {
+        let config = try parse(oneOrg() + "\n[metrics]\nlisten = \"[::1]:0\"\ntextfile = \"/var/lib/prometheus/node-exporter/costsync.prom\"\n")
+        #expect(config.metrics.listen == ListenAddress(host: "::1", port: 0))
+        #expect(config.metrics.listen?.description == "[::1]:0")
+        #expect(config.metrics.textfile == "/var/lib/prometheus/node-exporter/costsync.prom")
+        #expect(try parse(oneOrg()).metrics == MetricsSettings())
     }
 }
