@@ -11,10 +11,11 @@ struct Builder {
 
     init(secrets: SecretReader) { self.secrets = secrets }
 
-    static let topLevelKeys = ["database", "sync", "metrics", "anthropic", "clickhouse"]
+    static let topLevelKeys = ["database", "sync", "history", "metrics", "anthropic", "clickhouse"]
+    static let historyKeys = ["keep_fetches_days"]
     static let metricsKeys = ["listen", "textfile"]
     static let syncKeys = ["poll_interval", "start_date", "settle_days", "max_concurrent_orgs", "max_pending_days",
-                           "max_response_bytes"]
+                           "max_response_bytes", "recheck_days"]
     static let anthropicKeys = ["name", "admin_key_env", "admin_key_file", "base_url"]
     static let clickhouseKeys = [
         "name", "organization_id", "key_id_env", "key_id_file", "key_secret_env", "key_secret_file", "base_url",
@@ -44,6 +45,18 @@ struct Builder {
                 throw KeyProblem("sync", "expected a table ([sync]), found \(TableReader.describe(value.type))")
             }
             sync = try syncSettings(TableReader(table: table, path: "sync"))
+        }
+
+        if let value = root["history"] {
+            guard let table = value.table else {
+                throw KeyProblem("history", "expected a table ([history]), found \(TableReader.describe(value.type))")
+            }
+            let t = TableReader(table: table, path: "history")
+            try t.rejectUnknownKeys(known: Self.historyKeys, tableName: "[history]")
+            if let n = try wholeNumber(t, "keep_fetches_days", in: SyncSettings.keepFetchesDaysRange,
+                                       default: SyncSettings.defaultKeepFetchesDays) {
+                sync.keepFetchesDays = n
+            }
         }
 
         var metrics = MetricsSettings()
@@ -152,6 +165,9 @@ struct Builder {
         if let n = try wholeNumber(t, "max_response_bytes", in: SyncSettings.maxResponseBytesRange,
                                    default: SyncSettings.defaultMaxResponseBytes) {
             sync.maxResponseBytes = n
+        }
+        if let n = try wholeNumber(t, "recheck_days", in: SyncSettings.recheckDaysRange, default: SyncSettings.defaultRecheckDays) {
+            sync.recheckDays = n
         }
         return sync
     }

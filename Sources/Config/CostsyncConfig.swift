@@ -101,6 +101,15 @@ public struct SyncSettings: Sendable, Equatable {
     public static let defaultMaxResponseBytes = 128 << 20
     public static let maxResponseBytesRange = (1 << 20)...(1 << 30)
     public static let maxResponseBytesKey = "[sync] max_response_bytes"
+    /// `recheck_days`: once a day, the final days among the last this many
+    /// (and, until the 10th, the whole previous month) are fetched again; 0: never.
+    public var recheckDays: Int
+    public static let defaultRecheckDays = 7
+    public static let recheckDaysRange = 0...60
+    /// `[history] keep_fetches_days`: `sync_fetches` rows older than this are pruned.
+    public var keepFetchesDays: Int
+    public static let defaultKeepFetchesDays = 400
+    public static let keepFetchesDaysRange = 1...36_500
     /// Enough to overlap network waits; each org has its own API key and rate limits.
     public static let defaultMaxConcurrentOrgs = 4
     public static let maxConcurrentOrgsRange = 1...64
@@ -110,13 +119,17 @@ public struct SyncSettings: Sendable, Equatable {
                 settleDays: Int = SyncSettings.defaultSettleDays,
                 maxConcurrentOrgs: Int = SyncSettings.defaultMaxConcurrentOrgs,
                 maxPendingDays: Int = SyncSettings.defaultMaxPendingDays,
-                maxResponseBytes: Int = SyncSettings.defaultMaxResponseBytes) {
+                maxResponseBytes: Int = SyncSettings.defaultMaxResponseBytes,
+                recheckDays: Int = SyncSettings.defaultRecheckDays,
+                keepFetchesDays: Int = SyncSettings.defaultKeepFetchesDays) {
         self.pollInterval = pollInterval
         self.startDate = startDate
         self.settleDays = settleDays
         self.maxConcurrentOrgs = maxConcurrentOrgs
         self.maxPendingDays = maxPendingDays
         self.maxResponseBytes = maxResponseBytes
+        self.recheckDays = recheckDays
+        self.keepFetchesDays = keepFetchesDays
     }
 }
 

@@ -102,7 +102,7 @@ extension CostsyncApp {
         var out: [OrgHealth] = []
         for org in config.orgs {
             let key = OrgKey(org.provider, org.name)
-            let state = (try? await store.state(of: key, since: config.sync.startDate)) ?? OrgSyncState(key: key)
+            let state = (try? await store.state(of: key, since: config.sync.startDate, now: clock.now)) ?? OrgSyncState(key: key)
             out.append(health(of: state))
         }
         return out
@@ -153,7 +153,7 @@ extension CostsyncApp {
                 throw AppError.failed("costsync: cannot open the database '\(path)': \(error)")
             }
             for (i, org) in config.orgs.enumerated() {
-                states[i] = try await store.state(of: OrgKey(org.provider, org.name), since: config.sync.startDate)
+                states[i] = try await store.state(of: OrgKey(org.provider, org.name), since: config.sync.startDate, now: clock.now)
             }
         }
         let health = states.map(health(of:))

@@ -48,7 +48,7 @@ final class MetricsExport: Sendable {
         for org in orgs {
             let key = OrgKey(org.provider, org.name)
             do {
-                let state = try await store.state(of: key, since: now.day)
+                let state = try await store.state(of: key, since: now.day, now: now)
                 let seconds = { (text: String?) in text.flatMap { Timestamp(rfc3339: $0) }?.secondsSinceEpoch }
                 metrics.orgState(provider: org.provider.rawValue, org: org.name,
                                  lastAttempt: seconds(state.lastAttemptAt), lastSuccess: seconds(state.lastSuccessAt),

@@ -60,6 +60,8 @@ enum StatusFormat {
             }
             lines.append("  stored: \(s.daysStored) days, \(s.rowsStored) rows\(s.firstDay.map { ", from \($0)" } ?? "")")
             if let pending = s.oldestPendingDay { lines.append("  oldest day not final: \(pending)") }
+            lines.append("  revisions in the last 7 days: \(s.revisionsLast7Days); a final day last changed: \(s.lastFinalDayChangeAt ?? "never")"
+                         + (s.revisionsLast7Days > 0 ? " (costsync history)" : ""))
             if !s.emptyingsPending.isEmpty {
                 lines.append("  held until the next poll confirms an empty answer: " + s.emptyingsPending.map(\.description).joined(separator: ", "))
             }
@@ -84,7 +86,7 @@ enum StatusFormat {
             enum Key: String, CodingKey {
                 case provider, org, healthy, problems, next_day, last_attempt_at, last_success_at, last_error
                 case consecutive_failures, days_stored, rows_stored, first_day, oldest_pending_day, gaps
-                case emptyings_pending, reconciliation_mismatches
+                case emptyings_pending, reconciliation_mismatches, revisions_last_7_days, last_final_day_change_at
             }
 
             struct Mismatch: Encodable {
@@ -115,6 +117,8 @@ enum StatusFormat {
                 try c.encode(s.mismatches.map { Mismatch(day: $0.day.description, provider_total: $0.providerTotal,
                                                          records_total: $0.recordsTotal) },
                              forKey: .reconciliation_mismatches)
+                try c.encode(s.revisionsLast7Days, forKey: .revisions_last_7_days)
+                try c.encode(s.lastFinalDayChangeAt, forKey: .last_final_day_change_at)
             }
         }
     }

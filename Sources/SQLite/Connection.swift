@@ -97,6 +97,8 @@ public final class Connection {
     }
 
     public var changes: Int { Int(sqlite3_changes(db)) }
+    /// The rowid of the last row inserted on this connection (an `INTEGER PRIMARY KEY`).
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
     public var isInTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
 
     // MARK: Transactions

@@ -2,6 +2,50 @@ import CostModel
 import SQLite
 import StorePort
 
+/// A stored line's amount, kept while its day is replaced, for revisions.
+struct StoredAmount {
+    var amount: String
+    var nanos: Int64
+    var item: String
+    var scopeID: String
+}
+
+/// Writes one day's `cost_revisions` rows, in the transaction of the change.
+struct RevisionWriter {
+    enum Change: String { case changed, vanished, appeared }
+
+    let db: Connection
+    let key: OrgKey
+    let day: String
+    let wasFinal: Bool
+    let observedAt: String
+    let fetch: Int64?
+    private(set) var count = 0
+
+    init(db: Connection, key: OrgKey, day: String, wasFinal: Bool, observedAt: String, fetch: Int64?) {
+        self.db = db
+        self.key = key
+        self.day = day
+        self.wasFinal = wasFinal
+        self.observedAt = observedAt
+        self.fetch = fetch
+    }
+
+    mutating func record(_ change: Change, lineKey: String, item: String, scopeID: String, old: StoredAmount?, new: Money?) throws {
+        try db.cached("""
+            INSERT INTO cost_revisions (provider, org, day, line_key, change, item, scope_id, old_amount, old_amount_nanos,
+                                        new_amount, new_amount_nanos, was_final, observed_at, fetch_id)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+            """).execute([
+            .text(key.provider.rawValue), .text(key.org), .text(day), .text(lineKey), .text(change.rawValue), .text(item),
+            .text(scopeID), old.map { .text($0.amount) } ?? .null, old.map { .integer($0.nanos) } ?? .null,
+            new.map { .text($0.text) } ?? .null, new.map { .integer($0.nanos) } ?? .null, .integer(wasFinal ? 1 : 0),
+            .text(observedAt), fetch.map { .integer($0) } ?? .null,
+        ])
+        count += 1
+    }
+}
+
 /// The one owner of the database connection: every read and write of costsync
 /// goes through this actor, on a serial queue of its own.
 public actor SQLiteCostStore: CostStore {
@@ -61,22 +105,28 @@ public actor SQLiteCostStore: CostStore {
     /// deleted, the day's `sync_days` row written, and the cursor moved under
     /// `cursor` — so rows and cursor are committed together or not at all.
     @discardableResult
-    public func replaceDays(_ days: [DayWrite], for key: OrgKey, fetchedAt: Timestamp, cursor: CursorRule?) throws -> WriteSummary {
+    public func replaceDays(_ days: [DayWrite], for key: OrgKey, fetchedAt: Timestamp, cursor: CursorRule?,
+                            fetch: Int64? = nil) throws -> WriteSummary {
         try db.transaction(.immediate) {
             var summary = WriteSummary()
             let fetched = fetchedAt.description
             for day in days {
-                try replacePartition(day, key: key, fetchedAt: fetched, summary: &summary)
+                try replacePartition(day, key: key, fetchedAt: fetched, fetch: fetch, summary: &summary)
             }
             if let cursor { summary.nextDay = try advanceCursor(key, cursor) }
             return summary
         }
     }
 
-    private func replacePartition(_ write: DayWrite, key: OrgKey, fetchedAt: String, summary: inout WriteSummary) throws {
+    private func replacePartition(_ write: DayWrite, key: OrgKey, fetchedAt: String, fetch: Int64?,
+                                  summary: inout WriteSummary) throws {
         let dayText = write.day.description
         let k: [SQLiteValue] = [.text(key.provider.rawValue), .text(key.org), .text(dayText)]
         var write = write
+        // Whether the day was written before, and final then: a first write
+        // has no partition to compare with and records no revision.
+        let prior = try db.cached("SELECT is_final FROM sync_days WHERE provider = ?1 AND org = ?2 AND day = ?3")
+            .query(k) { $0.int64(0) == 1 }.first
         if write.lines.isEmpty {
             // An answer that would empty a day holding rows: believed only
             // when the next answer says the same.
@@ -98,13 +148,21 @@ public actor SQLiteCostStore: CostStore {
             }
         }
         if write.mismatch != nil { write.isFinal = false }
-        let existing = try db.cached("SELECT line_key FROM costs WHERE provider = ?1 AND org = ?2 AND day = ?3")
-        try existing.bind(key.provider.rawValue, at: 1)
-        try existing.bind(key.org, at: 2)
-        try existing.bind(dayText, at: 3)
-        var stale = Set<String>()
-        defer { existing.reset() }
-        while try existing.step() { stale.insert(existing.text(0) ?? "") }
+        var stale: [String: StoredAmount] = [:]
+        if prior != nil {
+            let existing = try db.cached("""
+                SELECT line_key, amount, amount_nanos, item, scope_id FROM costs WHERE provider = ?1 AND org = ?2 AND day = ?3
+                """)
+            try existing.bind(key.provider.rawValue, at: 1)
+            try existing.bind(key.org, at: 2)
+            try existing.bind(dayText, at: 3)
+            defer { existing.reset() }
+            while try existing.step() {
+                stale[existing.text(0) ?? ""] = StoredAmount(amount: existing.text(1) ?? "", nanos: existing.int64(2),
+                                                             item: existing.text(3) ?? "", scopeID: existing.text(4) ?? "")
+            }
+        }
+        var revisions = RevisionWriter(db: db, key: key, day: dayText, wasFinal: prior == true, observedAt: fetchedAt, fetch: fetch)
 
         // Rows in primary-key order append to the B-tree instead of splitting
         // pages all over it: close to twice the insert rate.
@@ -150,22 +208,33 @@ public actor SQLiteCostStore: CostStore {
             try insert.bind(line.extras, at: 27)
             _ = try insert.step()
             insert.reset()
-            let wasStored = stale.remove(line.lineKey) != nil
+            let old = stale.removeValue(forKey: line.lineKey)
             if db.changes == 0 {
                 summary.unchanged += 1
-            } else if wasStored {
+            } else if let old {
                 summary.updated += 1
+                if old.amount != line.amount.text {
+                    try revisions.record(.changed, lineKey: line.lineKey, item: line.item, scopeID: line.scopeID, old: old, new: line.amount)
+                }
             } else {
                 summary.inserted += 1
+                if prior != nil {
+                    try revisions.record(.appeared, lineKey: line.lineKey, item: line.item, scopeID: line.scopeID, old: nil, new: line.amount)
+                }
             }
         }
+        for (lineKey, old) in stale {
+            try revisions.record(.vanished, lineKey: lineKey, item: old.item, scopeID: old.scopeID, old: old, new: nil)
+        }
+        summary.revisions += revisions.count
+        if revisions.count > 0 && prior == true { summary.finalDaysChanged.append(write.day) }
         if !stale.isEmpty {
             let delete = try db.cached("DELETE FROM costs WHERE provider = ?1 AND org = ?2 AND day = ?3 AND line_key = ?4")
             defer { delete.reset() }
             try delete.bind(key.provider.rawValue, at: 1)
             try delete.bind(key.org, at: 2)
             try delete.bind(dayText, at: 3)
-            for lineKey in stale {
+            for lineKey in stale.keys {
                 try delete.bind(lineKey, at: 4)
                 _ = try delete.step()
                 delete.reset()
@@ -174,8 +243,8 @@ public actor SQLiteCostStore: CostStore {
         }
         let dayRow = try db.cached("""
             INSERT INTO sync_days (provider, org, day, fetched_at, is_final, row_count, amount_nanos,
-                                   empty_pending_since, provider_total, records_total)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                   empty_pending_since, provider_total, records_total, first_amount_nanos)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?7)
             ON CONFLICT (provider, org, day) DO UPDATE SET
                 fetched_at = excluded.fetched_at, is_final = excluded.is_final,
                 row_count = excluded.row_count, amount_nanos = excluded.amount_nanos,
@@ -220,6 +289,55 @@ public actor SQLiteCostStore: CostStore {
 
     /// The first day not yet final for `key`, or nil when it was never synced.
     public func nextDay(_ key: OrgKey) throws -> Day? { try cursorDay(key) }
+
+    // MARK: The fetch log
+
+    public func beginFetch(_ key: OrgKey, _ range: DayRange, kind: FetchKind, at time: Timestamp, keepSince: Timestamp) throws -> Int64 {
+        try db.transaction(.immediate) {
+            // Bounded: fetches older than [history] keep_fetches_days go; revisions stay.
+            try db.cached("DELETE FROM sync_fetches WHERE started_at < ?1").execute([.text(keepSince.description)])
+            try db.cached("""
+                INSERT INTO sync_fetches (provider, org, first_day, last_day, kind, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                """).execute([.text(key.provider.rawValue), .text(key.org), .text(range.first.description),
+                              .text(range.last.description), .text(kind.rawValue), .text(time.description)])
+            return db.lastInsertRowID
+        }
+    }
+
+    public func finishFetch(_ id: Int64, at time: Timestamp, requestIDs: [String], summary: WriteSummary, error: String?) throws {
+        try db.cached("""
+            UPDATE sync_fetches SET finished_at = ?2, requests = ?3, request_ids = ?4, rows_inserted = ?5, rows_updated = ?6,
+                rows_deleted = ?7, error = ?8 WHERE fetch_id = ?1
+            """).execute([.integer(id), .text(time.description), .integer(Int64(requestIDs.count)),
+                          requestIDs.isEmpty ? .null : .text(requestIDs.joined(separator: " ")),
+                          .integer(Int64(summary.inserted)), .integer(Int64(summary.updated)), .integer(Int64(summary.deleted)),
+                          error.map { .text($0) } ?? .null])
+    }
+
+    public func revisions(_ key: OrgKey, in range: DayRange?) throws -> [Revision] {
+        let from = range?.first.description ?? "0000-00-00"
+        let to = range?.last.description ?? "9999-99-99"
+        return try db.query("""
+            SELECT day, line_key, change, item, scope_id, old_amount, old_amount_nanos, new_amount, new_amount_nanos,
+                   was_final, observed_at, fetch_id
+            FROM cost_revisions WHERE provider = ?1 AND org = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY day, revision_id
+            """, [.text(key.provider.rawValue), .text(key.org), .text(from), .text(to)]) { s in
+            Revision(key: key, day: Day(s.text(0) ?? "") ?? Day(daysSinceEpoch: 0), lineKey: s.text(1) ?? "", change: s.text(2) ?? "",
+                     item: s.text(3) ?? "", scopeID: s.text(4) ?? "", oldAmount: s.text(5), oldNanos: s.isNull(6) ? nil : s.int64(6),
+                     newAmount: s.text(7), newNanos: s.isNull(8) ? nil : s.int64(8), wasFinal: s.int64(9) == 1,
+                     observedAt: s.text(10) ?? "", fetchID: s.isNull(11) ? nil : s.int64(11))
+        }
+    }
+
+    public func lastRecheck(_ key: OrgKey) throws -> Day? {
+        try db.cached("SELECT last_recheck_on FROM sync_cursor WHERE provider = ?1 AND org = ?2")
+            .query([.text(key.provider.rawValue), .text(key.org)]) { $0.text(0).flatMap { Day($0) } }.first ?? nil
+    }
+
+    public func recordRecheck(_ key: OrgKey, on day: Day) throws {
+        try db.cached("UPDATE sync_cursor SET last_recheck_on = ?3 WHERE provider = ?1 AND org = ?2")
+            .execute([.text(key.provider.rawValue), .text(key.org), .text(day.description)])
+    }
 
     public func spendNanos(_ key: OrgKey, in range: DayRange) throws -> Int64 {
         // sync_days holds each day's exact sum of amount_nanos, written with its rows.
@@ -287,7 +405,8 @@ public actor SQLiteCostStore: CostStore {
     }
 
     /// Everything `costsync status` shows about one org.
-    public func state(of key: OrgKey, since start: Day) throws -> OrgSyncState {
+    public func state(of key: OrgKey, since start: Day, now: Timestamp = WallClock.system.now) throws -> OrgSyncState {
+        let since7Days = now.secondsSinceEpoch - 7 * 86_400
         let k: [SQLiteValue] = [.text(key.provider.rawValue), .text(key.org)]
         let cursor = try db.query("""
             SELECT next_day, last_attempt_at, last_success_at, last_error, consecutive_failures
@@ -298,6 +417,12 @@ public actor SQLiteCostStore: CostStore {
         }
         var state = OrgSyncState(key: key)
         state.oldestPendingDay = try oldestPendingDay(key)
+        let history = try db.query("""
+            SELECT count(*) FILTER (WHERE observed_at >= ?3), max(CASE WHEN was_final = 1 THEN observed_at END)
+            FROM cost_revisions WHERE provider = ?1 AND org = ?2
+            """, k + [.text(Timestamp(secondsSinceEpoch: since7Days).description)]) { ($0.int64(0), $0.text(1)) }.first
+        state.revisionsLast7Days = Int(history?.0 ?? 0)
+        state.lastFinalDayChangeAt = history?.1 ?? nil
         state.pendingDays = Int(try db.query("""
             SELECT count(*) FROM sync_days WHERE provider = ?1 AND org = ?2 AND is_final = 0
             """, k) { $0.int64(0) }.first ?? 0)

@@ -7,6 +7,7 @@ public enum Schema {
     public static let migrations: [Migration] = [
         Migration(version: 1, name: "costs, cursors, fetched days and the views", sql: v1),
         Migration(version: 2, name: "sync_days: pending emptyings and reconciliation figures", sql: v2),
+        Migration(version: 3, name: "restatement history: cost_revisions, sync_fetches, day_revisions", sql: v3),
     ]
 
     public static var currentVersion: Int32 { migrations.map(\.version).max() ?? 0 }
@@ -29,6 +30,64 @@ public enum Schema {
     ALTER TABLE sync_days ADD COLUMN empty_pending_since TEXT;
     ALTER TABLE sync_days ADD COLUMN provider_total TEXT;
     ALTER TABLE sync_days ADD COLUMN records_total TEXT;
+    """
+
+    // What changed after a day was first written, and what costsync knew when.
+    // A revision is written in the transaction of the change it records; a
+    // first write records none. `first_amount_nanos` is the day's total as
+    // first seen, so first + the revisions' deltas = the stored total.
+    static let v3 = """
+    CREATE TABLE sync_fetches (
+        fetch_id      INTEGER PRIMARY KEY,
+        provider      TEXT    NOT NULL,
+        org           TEXT    NOT NULL,
+        first_day     TEXT    NOT NULL,
+        last_day      TEXT    NOT NULL,
+        kind          TEXT    NOT NULL CHECK (kind IN ('poll', 'backfill', 'recheck')),
+        started_at    TEXT    NOT NULL,
+        finished_at   TEXT,
+        requests      INTEGER NOT NULL DEFAULT 0,
+        request_ids   TEXT,
+        rows_inserted INTEGER NOT NULL DEFAULT 0,
+        rows_updated  INTEGER NOT NULL DEFAULT 0,
+        rows_deleted  INTEGER NOT NULL DEFAULT 0,
+        error         TEXT
+    ) STRICT;
+    CREATE INDEX sync_fetches_by_start ON sync_fetches (started_at);
+
+    CREATE TABLE cost_revisions (
+        revision_id      INTEGER PRIMARY KEY,
+        provider         TEXT    NOT NULL,
+        org              TEXT    NOT NULL,
+        day              TEXT    NOT NULL,
+        line_key         TEXT    NOT NULL,
+        change           TEXT    NOT NULL CHECK (change IN ('changed', 'vanished', 'appeared')),
+        item             TEXT    NOT NULL,
+        scope_id         TEXT    NOT NULL,
+        old_amount       TEXT,
+        old_amount_nanos INTEGER,
+        new_amount       TEXT,
+        new_amount_nanos INTEGER,
+        was_final        INTEGER NOT NULL CHECK (was_final IN (0, 1)),
+        observed_at      TEXT    NOT NULL,
+        fetch_id         INTEGER
+    ) STRICT;
+    CREATE INDEX cost_revisions_by_day ON cost_revisions (provider, org, day);
+
+    ALTER TABLE sync_days ADD COLUMN first_amount_nanos INTEGER;
+    UPDATE sync_days SET first_amount_nanos = amount_nanos;
+
+    ALTER TABLE sync_cursor ADD COLUMN last_recheck_on TEXT;
+
+    CREATE VIEW day_revisions AS
+    SELECT provider, org, day,
+           COUNT(*)                                                       AS changes,
+           SUM(COALESCE(new_amount_nanos, 0) - COALESCE(old_amount_nanos, 0)) AS net_delta_nanos,
+           MAX(was_final)                                                 AS final_day_changed,
+           MIN(observed_at)                                               AS first_observed,
+           MAX(observed_at)                                               AS last_observed
+    FROM cost_revisions
+    GROUP BY provider, org, day;
     """
 
     static let v1 = """

@@ -17,14 +17,26 @@ public protocol CostStore: Sendable {
     func oldestPendingDay(_ key: OrgKey) async throws -> Day?
     /// Days of `range` already stored as final: a backfill skips them.
     func finalDays(_ key: OrgKey, in range: DayRange) async throws -> Set<Day>
-    /// Replaces each day's partition and moves the cursor, atomically.
+    /// Replaces each day's partition and moves the cursor, atomically; every
+    /// change to a line of a day written before is recorded as a revision
+    /// tied to `fetch` (a `beginFetch` id) in the same transaction.
     @discardableResult
-    func replaceDays(_ days: [DayWrite], for key: OrgKey, fetchedAt: Timestamp, cursor: CursorRule?) async throws -> WriteSummary
+    func replaceDays(_ days: [DayWrite], for key: OrgKey, fetchedAt: Timestamp, cursor: CursorRule?,
+                     fetch: Int64?) async throws -> WriteSummary
+    /// Opens a `sync_fetches` row for one window; prunes rows older than `keepSince`.
+    func beginFetch(_ key: OrgKey, _ range: DayRange, kind: FetchKind, at time: Timestamp, keepSince: Timestamp) async throws -> Int64
+    /// Closes it with what the window's requests and writes came to.
+    func finishFetch(_ id: Int64, at time: Timestamp, requestIDs: [String], summary: WriteSummary, error: String?) async throws
+    /// Whether the org's settled days were re-checked on `day` already; and marks them so.
+    func lastRecheck(_ key: OrgKey) async throws -> Day?
+    func recordRecheck(_ key: OrgKey, on day: Day) async throws
     func recordSuccess(_ key: OrgKey, at time: Timestamp) async throws
     /// Records a failure; rows and cursor are left exactly as they were.
     func recordFailure(_ key: OrgKey, error: String) async throws
     /// The exact spend of `range`, in the org's currency's nanos.
     func spendNanos(_ key: OrgKey, in range: DayRange) async throws -> Int64
+    /// The revisions of `key` whose day lies in `range` (all days when nil), by day then observation.
+    func revisions(_ key: OrgKey, in range: DayRange?) async throws -> [Revision]
     /// Everything `costsync status` shows about one org.
-    func state(of key: OrgKey, since start: Day) async throws -> OrgSyncState
+    func state(of key: OrgKey, since start: Day, now: Timestamp) async throws -> OrgSyncState
 }

@@ -64,6 +64,10 @@ public struct WriteSummary: Sendable, Equatable {
     public var held: [HeldEmptying] = []
     /// Days emptied now that a second answer said so too.
     public var confirmedEmpty: [Day] = []
+    /// `cost_revisions` rows written: lines changed after their day was first written.
+    public var revisions = 0
+    /// Days that were final and still changed (a re-check caught them).
+    public var finalDaysChanged: [Day] = []
     public init() {}
     public var rowsWritten: Int { inserted + updated }
     /// Rows the provider sent for these days, changed or not.
@@ -130,6 +134,10 @@ public struct OrgSyncState: Sendable, Equatable {
     public var emptyingsPending: [Day] = []
     /// Days whose provider total disagreed with their records.
     public var mismatches: [DayMismatch] = []
+    /// `cost_revisions` rows observed in the last 7 days.
+    public var revisionsLast7Days = 0
+    /// When a day already final last changed (a re-check caught it), if ever.
+    public var lastFinalDayChangeAt: String?
     public init(key: OrgKey) { self.key = key }
 }
 
@@ -143,4 +151,48 @@ public struct DayMismatch: Sendable, Equatable {
         self.providerTotal = providerTotal
         self.recordsTotal = recordsTotal
     }
+}
+
+/// Why a window was fetched, as `sync_fetches.kind` says it.
+public enum FetchKind: String, Sendable {
+    case poll, backfill, recheck
+}
+
+/// One `cost_revisions` row: a stored line that changed after its day was first written.
+public struct Revision: Sendable, Equatable {
+    public var key: OrgKey
+    public var day: Day
+    public var lineKey: String
+    /// `changed`, `vanished` or `appeared`.
+    public var change: String
+    public var item: String
+    public var scopeID: String
+    public var oldAmount: String?
+    public var oldNanos: Int64?
+    public var newAmount: String?
+    public var newNanos: Int64?
+    /// The day was final when it changed: a re-check caught it.
+    public var wasFinal: Bool
+    public var observedAt: String
+    public var fetchID: Int64?
+
+    public init(key: OrgKey, day: Day, lineKey: String, change: String, item: String, scopeID: String, oldAmount: String?,
+                oldNanos: Int64?, newAmount: String?, newNanos: Int64?, wasFinal: Bool, observedAt: String, fetchID: Int64?) {
+        self.key = key
+        self.day = day
+        self.lineKey = lineKey
+        self.change = change
+        self.item = item
+        self.scopeID = scopeID
+        self.oldAmount = oldAmount
+        self.oldNanos = oldNanos
+        self.newAmount = newAmount
+        self.newNanos = newNanos
+        self.wasFinal = wasFinal
+        self.observedAt = observedAt
+        self.fetchID = fetchID
+    }
+
+    /// New minus old, exact.
+    public var deltaNanos: Int64 { (newNanos ?? 0) - (oldNanos ?? 0) }
 }

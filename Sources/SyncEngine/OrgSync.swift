@@ -65,9 +65,18 @@ struct OrgSync {
             let cursor = try await store.nextDay(key) ?? settings.startDate
             let range: DayRange
             var skip = Set<Day>()
+            var rechecking = false
             switch mode {
             case .poll:
-                range = DayRange(min(cursor, today), today)
+                // Once a day, the settled days of the last recheck_days (and,
+                // until the 10th, the whole previous month) are fetched again
+                // with the poll: one window, so it costs no more requests.
+                if let from = recheckStart(today: today), from < cursor, try await store.lastRecheck(key) != today {
+                    rechecking = true
+                    range = DayRange(min(from, today), today)
+                } else {
+                    range = DayRange(min(cursor, today), today)
+                }
             case .backfill(let requested):
                 // Days after today do not exist yet at the provider.
                 guard requested.first <= today else { return outcome }
@@ -86,8 +95,12 @@ struct OrgSync {
             let tally = Tally()
             var firstError: (any Error)?
             for window in plan {
+                let kind: FetchKind = switch mode {
+                case .backfill: .backfill
+                case .poll: rechecking && window.first < cursor ? .recheck : .poll
+                }
                 do {
-                    try await fetch(window, skipping: skip, today: today, planned: planned, tally: tally, logger: logger)
+                    try await fetch(window, kind: kind, skipping: skip, today: today, planned: planned, tally: tally, logger: logger)
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
@@ -103,6 +116,7 @@ struct OrgSync {
             outcome.summary = await tally.total
             try await warnAboutLongPendingDays(today: today, logger: logger)
             if let firstError { throw firstError }
+            if rechecking { try await store.recordRecheck(key, on: today) }
             try await store.recordSuccess(key, at: clock.now)
             metrics.syncSucceeded(provider: provider, org: org, at: clock.now.secondsSinceEpoch)
             let next = try await store.nextDay(key).map { "\($0)" } ?? "-"
@@ -126,11 +140,42 @@ struct OrgSync {
         return outcome
     }
 
-    /// Fetches one window and writes each page as it arrives, with the cursor.
-    private func fetch(_ window: DayRange, skipping skipped: Set<Day>, today: Day, planned: Int, tally: Tally,
+    /// The first day a re-check covers today, or nil when re-checks are off.
+    private func recheckStart(today: Day) -> Day? {
+        guard settings.recheckDays > 0 else { return nil }
+        var start = today.advanced(by: -settings.recheckDays)
+        let (year, month, day) = today.components
+        // Month close is when restatements matter most.
+        if day <= 10, let first = Day(year: month == 1 ? year - 1 : year, month: month == 1 ? 12 : month - 1, day: 1) {
+            start = min(start, first)
+        }
+        return max(start, settings.startDate)
+    }
+
+    /// Fetches one window and writes each page as it arrives, with the cursor;
+    /// the window is one `sync_fetches` row, and every revision its writes
+    /// record points at it.
+    private func fetch(_ window: DayRange, kind: FetchKind, skipping skipped: Set<Day>, today: Day, planned: Int, tally: Tally,
                        logger: Logger) async throws {
         let rule = FinalityRule(settleDays: settings.settleDays)
         let cursorRule = CursorRule(limit: today)
+        let keepSince = clock.now.adding(seconds: -Int64(settings.keepFetchesDays) * 86_400)
+        let fetchID = try await store.beginFetch(key, window, kind: kind, at: clock.now, keepSince: keepSince)
+        let log = WindowLog()
+        do {
+            try await fetchPages(window, fetchID: fetchID, log: log, rule: rule, cursorRule: cursorRule, skipped: skipped,
+                                 today: today, planned: planned, tally: tally, logger: logger)
+        } catch {
+            let (ids, summary) = await log.snapshot
+            try? await store.finishFetch(fetchID, at: clock.now, requestIDs: ids, summary: summary, error: describe(error))
+            throw error
+        }
+        let (ids, summary) = await log.snapshot
+        try await store.finishFetch(fetchID, at: clock.now, requestIDs: ids, summary: summary, error: nil)
+    }
+
+    private func fetchPages(_ window: DayRange, fetchID: Int64, log: WindowLog, rule: FinalityRule, cursorRule: CursorRule,
+                            skipped: Set<Day>, today: Day, planned: Int, tally: Tally, logger: Logger) async throws {
         try await source.fetch(window) { days in
             var requestIDs: [Day: String] = [:]
             let writes = days.compactMap { costs -> DayWrite? in
@@ -142,7 +187,13 @@ struct OrgSync {
                                 mismatch: costs.mismatch)
             }
             guard !writes.isEmpty else { return }
-            let summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule)
+            let summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule, fetch: fetchID)
+            await log.add(summary, requestIDs: Set(requestIDs.values))
+            for day in summary.finalDaysChanged {
+                logger.warning("a final day changed: the provider restated it after costsync took it as settled", metadata: [
+                    "day": "\(day)", "request.id": "\(requestIDs[day] ?? "-")", "fetch.id": "\(fetchID)",
+                ])
+            }
             for held in summary.held {
                 logger.warning("an answer would empty a stored day; its rows are kept until the next poll says the same", metadata: [
                     "day": "\(held.day)", "rows": "\(held.rows)", "amount_nanos": "\(held.amountNanos)",
@@ -174,6 +225,22 @@ struct OrgSync {
             "day": "\(oldest)", "max_pending_days": "\(settings.maxPendingDays)",
         ])
     }
+}
+
+/// What one window's pages came to, for its `sync_fetches` row.
+actor WindowLog {
+    private var ids: [String] = []
+    private var seen: Set<String> = []
+    private var total = WriteSummary()
+
+    func add(_ summary: WriteSummary, requestIDs: Set<String>) {
+        total.inserted += summary.inserted
+        total.updated += summary.updated
+        total.deleted += summary.deleted
+        for id in requestIDs.sorted() where seen.insert(id).inserted { ids.append(id) }
+    }
+
+    var snapshot: ([String], WriteSummary) { (ids, total) }
 }
 
 /// Totals across the pages of one org's sync. Pages arrive one after another,

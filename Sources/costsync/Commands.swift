@@ -50,6 +50,28 @@ struct Status: AsyncParsableCommand {
     }
 }
 
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "What providers restated after a day was first written: line by line, old → new, with totals per day.")
+
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "Only this org (repeatable); all orgs by default.") var org: [String] = []
+    @Option(help: "First day, YYYY-MM-DD.") var from: Day?
+    @Option(help: "Last day, YYYY-MM-DD (inclusive).") var to: Day?
+    @Flag(help: "Print JSON instead of text.") var json = false
+
+    func validate() throws {
+        guard (from == nil) == (to == nil) else { throw ValidationError("give both --from and --to, or neither") }
+        if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to); give the earlier day first") }
+    }
+
+    func run() async throws {
+        let app = try options.app()
+        let range = from.flatMap { f in to.map { DayRange(f, $0) } }
+        try await exitOnError { try await app.history(orgs: org, range: range, json: json) }
+    }
+}
+
 struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
