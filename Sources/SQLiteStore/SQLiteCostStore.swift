@@ -110,16 +110,27 @@ public actor SQLiteCostStore: CostStore {
         try db.transaction(.immediate) {
             var summary = WriteSummary()
             let fetched = fetchedAt.description
+            var reopened: Day?
             for day in days {
-                try replacePartition(day, key: key, fetchedAt: fetched, fetch: fetch, summary: &summary)
+                if try replacePartition(day, key: key, fetchedAt: fetched, fetch: fetch, summary: &summary) {
+                    reopened = min(reopened ?? day.day, day.day)
+                }
+            }
+            // A day that was final and is not any more (an answer held for
+            // confirmation, a total that disagrees) must be fetched again:
+            // the cursor goes back to it, in the same transaction.
+            if let reopened {
+                try db.cached("UPDATE sync_cursor SET next_day = ?3 WHERE provider = ?1 AND org = ?2 AND next_day > ?3")
+                    .execute([.text(key.provider.rawValue), .text(key.org), .text(reopened.description)])
             }
             if let cursor { summary.nextDay = try advanceCursor(key, cursor) }
             return summary
         }
     }
 
+    /// Returns whether the day was final before and is not now.
     private func replacePartition(_ write: DayWrite, key: OrgKey, fetchedAt: String, fetch: Int64?,
-                                  summary: inout WriteSummary) throws {
+                                  summary: inout WriteSummary) throws -> Bool {
         let dayText = write.day.description
         let k: [SQLiteValue] = [.text(key.provider.rawValue), .text(key.org), .text(dayText)]
         var write = write
@@ -142,7 +153,7 @@ public actor SQLiteCostStore: CostStore {
                     try db.cached("UPDATE costs SET is_final = 0 WHERE provider = ?1 AND org = ?2 AND day = ?3").execute(k)
                     summary.held.append(HeldEmptying(day: write.day, rows: Int(stored.0), amountNanos: stored.1))
                     summary.days += 1
-                    return
+                    return prior == true
                 }
                 summary.confirmedEmpty.append(write.day)
             }
@@ -256,6 +267,7 @@ public actor SQLiteCostStore: CostStore {
                                 write.mismatch.map { .text($0.providerTotal.text) } ?? .null,
                                 write.mismatch.map { .text($0.recordsTotal.text) } ?? .null])
         summary.days += 1
+        return prior == true && !write.isFinal
     }
 
     /// Moves `next_day` over consecutive final days. Derived from `sync_days`

@@ -113,7 +113,8 @@ extension EndToEnd {
                 let orgs = try #require(object["orgs"] as? [[String: Any]])
                 let keys: Set<String> = ["provider", "org", "healthy", "problems", "next_day", "last_attempt_at", "last_success_at",
                                          "last_error", "consecutive_failures", "days_stored", "rows_stored", "first_day",
-                                         "oldest_pending_day", "gaps", "emptyings_pending", "reconciliation_mismatches"]
+                                         "oldest_pending_day", "gaps", "emptyings_pending", "reconciliation_mismatches",
+                                         "revisions_last_7_days", "last_final_day_change_at"]
                 for org in orgs {
                     #expect(Set(org.keys) == keys, "\(org.keys.sorted())")
                     #expect(org["last_error"] is NSNull, "a null is written, not left out")
