@@ -46,13 +46,14 @@ let package = Package(
         // The metric names and labels, recorded through swift-metrics only.
         .target(
             name: "CostsyncMetrics",
-            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")],
+            dependencies: ["CostModel", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: settings
         ),
         // A small HTTP/1.1 server (SwiftNIO): the simulator's APIs and the metrics endpoint.
         .target(
             name: "LoopbackHTTP",
             dependencies: [
+                "CostModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -48,11 +48,16 @@ enum HistoryFormat {
             }
             dayTotal += r.deltaNanos
             let change = "\(r.oldAmount ?? "—") → \(r.newAmount ?? "—")"
-            lines.append("\(r.day)  \(pad(r.key.org, 20)) \(pad(r.item, 44)) \(pad(change, 30)) \(pad(signed(r.deltaNanos, ""), 15)) \(r.observedAt)"
+            lines.append("\(r.day)  \(pad(r.key.org, 20)) \(pad(cut(r.item, 44), 44)) \(pad(change, 30)) \(pad(signed(r.deltaNanos, ""), 15)) \(r.observedAt)"
                          + (r.wasFinal ? "  (a final day changed)" : ""))
         }
         closeDay()
         return lines.joined(separator: "\n")
+    }
+
+    /// At most `width` characters, an ellipsis marking the cut (the JSON keeps it whole).
+    private static func cut(_ text: String, _ width: Int) -> String {
+        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
     }
 
     private static func pad(_ text: String, _ width: Int) -> String {

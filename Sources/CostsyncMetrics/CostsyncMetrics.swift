@@ -1,4 +1,5 @@
 import CoreMetrics
+import CostModel
 
 /// Every metric costsync records, by the names the Prometheus naming guide
 /// and `promtool` want (base units, `_total` counters), through the
@@ -48,11 +49,6 @@ public struct CostsyncMetrics: Sendable {
         "costsync_alerts_total": "Alerts raised, by kind.",
     ]
 
-    private func nanoseconds(_ d: Duration) -> Int64 {
-        let (s, atto) = d.components
-        return s * 1_000_000_000 + atto / 1_000_000_000
-    }
-
     private func org(_ provider: String, _ org: String) -> [(String, String)] { [("provider", provider), ("org", org)] }
 
     private func gauge(_ name: String, _ dimensions: [(String, String)], _ value: Double) {
@@ -93,7 +89,7 @@ public struct CostsyncMetrics: Sendable {
 
     public func syncDuration(provider: String, org name: String, _ duration: Duration) {
         Timer(label: "costsync_sync_duration_seconds", dimensions: org(provider, name), factory: factory)
-            .recordNanoseconds(nanoseconds(duration))
+            .recordNanoseconds(duration.totalNanoseconds)
     }
 
     public func rowsWritten(provider: String, org name: String, inserted: Int, updated: Int, deleted: Int) {
@@ -131,7 +127,7 @@ public struct CostsyncMetrics: Sendable {
     public func httpRequest(provider: String, org name: String, code: Int?, duration: Duration) {
         count("costsync_http_requests_total", org(provider, name) + [("code", code.map(String.init) ?? "error")])
         Timer(label: "costsync_http_request_duration_seconds", dimensions: [("provider", provider)], factory: factory)
-            .recordNanoseconds(nanoseconds(duration))
+            .recordNanoseconds(duration.totalNanoseconds)
         if code == 429 { count("costsync_http_rate_limited_total", org(provider, name)) }
     }
 

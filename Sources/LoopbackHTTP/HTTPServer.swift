@@ -1,3 +1,4 @@
+import CostModel
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -180,11 +181,11 @@ public final class HTTPServer: Sendable {
             .childChannelInitializer { channel in
                 connections.add(channel)
                 if let age = limits.maxConnectionAge {
-                    channel.eventLoop.scheduleTask(in: .nanoseconds(age.nanoseconds)) { channel.close(promise: nil) }
+                    channel.eventLoop.scheduleTask(in: .nanoseconds(age.totalNanoseconds)) { channel.close(promise: nil) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     if let idle = limits.idleTimeout {
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(idle.nanoseconds)))
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(idle.totalNanoseconds)))
                         try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
@@ -276,13 +277,6 @@ private final class CloseWhenIdle: ChannelInboundHandler, RemovableChannelHandle
     }
 }
 
-extension Duration {
-    /// Whole nanoseconds, for NIO's `TimeAmount`.
-    fileprivate var nanoseconds: Int64 {
-        let (s, atto) = components
-        return s * 1_000_000_000 + atto / 1_000_000_000
-    }
-}
 
 /// Turns request parts into a `ServerRequest`, runs the async handler off the event
 /// loop, and writes its response back on the loop.

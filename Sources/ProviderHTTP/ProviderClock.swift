@@ -56,14 +56,6 @@ public struct Jitter: Sendable {
 }
 
 extension Duration {
-    /// Whole nanoseconds, saturating at `Int64.max` (292 years).
-    var totalNanoseconds: Int64 {
-        let (s, atto) = components
-        let (ns, o) = s.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !o else { return s < 0 ? .min : .max }
-        return ns &+ atto / 1_000_000_000
-    }
-
     /// `1.5s`, `0.012s`: the value of the `retry.in` log metadata.
     var secondsText: String {
         let ms = totalNanoseconds / 1_000_000

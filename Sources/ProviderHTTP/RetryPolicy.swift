@@ -1,3 +1,4 @@
+import CostModel
 /// How often and how long the transport retries a request that failed in a
 /// way that may pass (429, 5xx incl. 529, network errors).
 ///
