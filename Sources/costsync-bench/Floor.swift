@@ -39,17 +39,24 @@ enum Floor {
         let cRows = rows.map { $0.map { $0.map { Array($0.utf8CString) } } }
         // The row after which each transaction commits.
         var commitAfter = Set<Int>()
+        // The first row of each day: the day's constant columns are bound
+        // there only (bindings survive sqlite3_reset), as the product does.
+        var dayStarts = Set<Int>()
         var seen = 0
         for (i, write) in days.enumerated() {
+            dayStarts.insert(seen)
             seen += write.lines.count
             if (i + 1) % max(1, batch) == 0 { commitAfter.insert(seen - 1) }
         }
         let clock = ContinuousClock()
         let start = clock.now
         sqlite3_exec(db, "BEGIN", nil, nil, nil)
+        let dayConstant: Set<Int32> = [1, 2, 3, 10, 11, 12]
         for (r, row) in cRows.enumerated() {
+            let newDay = dayStarts.contains(r)
             for (i, value) in row.enumerated() {
                 let index = Int32(i + 1)
+                if !newDay && dayConstant.contains(index) { continue }
                 if index == 9 {
                     sqlite3_bind_int64(stmt, index, nanos[r])
                 } else if index == 11 {
