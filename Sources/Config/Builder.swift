@@ -18,7 +18,7 @@ struct Builder {
                            "max_response_bytes", "recheck_days"]
     static let anthropicKeys = ["name", "admin_key_env", "admin_key_file", "base_url"]
     static let clickhouseKeys = [
-        "name", "organization_id", "key_id_env", "key_id_file", "key_secret_env", "key_secret_file", "base_url",
+        "name", "organization_id", "key_id_env", "key_id_file", "key_secret_env", "key_secret_file", "base_url", "credit_price",
     ]
 
     mutating func build(_ root: TOMLTable, file: String) throws(KeyProblem) -> CostsyncConfig {
@@ -254,6 +254,17 @@ struct Builder {
                 t, env: "key_secret_env", file: "key_secret_file", what: "the ClickHouse API key secret")
             credentials = .clickhouse(organizationID: orgID, keyID: keyID, keySecret: keySecret)
         }
-        return OrgConfig(name: name, provider: provider, baseURL: baseURL, credentials: credentials)
+        var creditPrice: Money?
+        if provider == .clickhouse, let value = t.table["credit_price"] {
+            // Decimal text, so the price is exact: a TOML float is binary.
+            guard let text = value.string else {
+                throw KeyProblem(t.keyPath("credit_price"), "write the USD price of one credit as decimal text, e.g. credit_price = \"0.2245\"")
+            }
+            guard let price = try? Money.parse(text), price > .zero else {
+                throw KeyProblem(t.keyPath("credit_price"), "'\(Secret.showable(text, limit: 40) ?? "…")' is not a positive decimal number; e.g. \"0.2245\"")
+            }
+            creditPrice = price
+        }
+        return OrgConfig(name: name, provider: provider, baseURL: baseURL, credentials: credentials, creditPrice: creditPrice)
     }
 }

@@ -141,15 +141,19 @@ public struct OrgConfig: Sendable, Equatable {
     /// `scheme://host[:port][/path]` without a trailing slash; `http` only on loopback.
     public var baseURL: String
     public var credentials: OrgCredentials
+    /// `credit_price` (ClickHouse): USD per credit, your contract's rate, exact;
+    /// FOCUS exports bill credits in USD with it.
+    public var creditPrice: Money?
 
     public static let defaultAnthropicBaseURL = "https://api.anthropic.com"
     public static let defaultClickHouseBaseURL = "https://api.clickhouse.cloud"
 
-    public init(name: String, provider: Provider, baseURL: String, credentials: OrgCredentials) {
+    public init(name: String, provider: Provider, baseURL: String, credentials: OrgCredentials, creditPrice: Money? = nil) {
         self.name = name
         self.provider = provider
         self.baseURL = baseURL
         self.credentials = credentials
+        self.creditPrice = creditPrice
     }
 }
 

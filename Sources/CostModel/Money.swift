@@ -232,6 +232,13 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
         return try Money(significand: diff, scale: s)
     }
 
+    /// The exact product (a price × a quantity); more than 38 decimals round half-even.
+    public func multiplied(by other: Money) throws(MoneyError) -> Money {
+        let (product, o) = significand.multipliedReportingOverflow(by: other.significand)
+        guard !o else { throw MoneyError.outOfRange("\(self) × \(other)") }
+        return try Money(significand: product, scale: scale + other.scale)
+    }
+
     public static prefix func - (a: Money) -> Money {
         Money(uncheckedSignificand: -a.significand, scale: a.scale, nanos: -a.nanos)
     }

@@ -84,9 +84,7 @@ public actor SQLiteCostStore: CostStore {
     // MARK: The write path
 
     static let upsertSQL: String = {
-        let dims = Schema.dimensionColumns
-        let columns = ["provider", "org", "day", "line_key", "scope_id", "scope_name", "item", "amount", "amount_nanos",
-                       "currency", "is_final", "fetched_at"] + dims + ["x_extras"]
+        let columns = Schema.costColumns
         let placeholders = (1...columns.count).map { "?\($0)" }.joined(separator: ", ")
         let updated = columns.dropFirst(4)
         let set = updated.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")

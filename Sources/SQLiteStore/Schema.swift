@@ -12,6 +12,10 @@ public enum Schema {
 
     public static var currentVersion: Int32 { migrations.map(\.version).max() ?? 0 }
 
+    /// Every column of `costs`, in table order: what `costsync export --format csv` writes.
+    public static let costColumns = ["provider", "org", "day", "line_key", "scope_id", "scope_name", "item", "amount",
+                                     "amount_nanos", "currency", "is_final", "fetched_at"] + dimensionColumns + ["x_extras"]
+
     /// The provider's dimension columns, in the order the write path binds them.
     static let dimensionColumns = [
         "workspace_id", "description", "cost_type", "model", "token_type", "context_window", "service_tier",

@@ -72,6 +72,34 @@ struct History: AsyncParsableCommand {
     }
 }
 
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the cost rows as CSV, JSON Lines or FinOps FOCUS 1.2 (CSV), streamed, amounts as exact decimal text.")
+
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "csv (the costs table's columns), jsonl (one object per row) or focus (FOCUS 1.2).") var format: ExportFormat
+    @Option(help: "First day, YYYY-MM-DD.") var from: Day?
+    @Option(help: "Last day, YYYY-MM-DD (inclusive).") var to: Day?
+    @Option(help: "Only this org (repeatable); all orgs by default.") var org: [String] = []
+    @Option(help: "Only orgs of this provider: anthropic or clickhouse.") var provider: Provider?
+    @Option(help: "Write to this file (replaced atomically) instead of standard output.") var output: String?
+
+    func validate() throws {
+        guard (from == nil) == (to == nil) else { throw ValidationError("give both --from and --to, or neither") }
+        if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to); give the earlier day first") }
+    }
+
+    func run() async throws {
+        let app = try options.app()
+        let range = from.flatMap { f in to.map { DayRange(f, $0) } }
+        try await exitOnError {
+            try await app.export(ExportRequest(format: format, range: range, orgs: org, provider: provider, output: output))
+        }
+    }
+}
+
+extension ExportFormat: ExpressibleByArgument {}
+
 struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",

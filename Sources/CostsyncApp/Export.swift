@@ -1,0 +1,293 @@
+import Config
+import CostModel
+import Foundation
+import SQLite
+import SQLiteStore
+import StorePort
+
+/// The formats of `costsync export`.
+public enum ExportFormat: String, Sendable, CaseIterable {
+    /// The `costs` table's columns, RFC 4180.
+    case csv
+    /// One JSON object per row, the same keys.
+    case jsonl
+    /// FinOps FOCUS 1.2 columns, CSV.
+    case focus
+}
+
+/// What to export.
+public struct ExportRequest: Sendable {
+    public var format: ExportFormat
+    public var range: DayRange?
+    public var orgs: [String]
+    public var provider: Provider?
+    /// Nil: standard output. A file is written to a temporary name beside it and renamed.
+    public var output: String?
+
+    public init(format: ExportFormat, range: DayRange? = nil, orgs: [String] = [], provider: Provider? = nil, output: String? = nil) {
+        self.format = format
+        self.range = range
+        self.orgs = orgs
+        self.provider = provider
+        self.output = output
+    }
+}
+
+extension CostsyncApp {
+    /// `costsync export`: streams rows from the database (memory flat in the
+    /// number of rows), amounts as exact decimal text, never REAL and never
+    /// in exponent notation. Returns the rows written.
+    @discardableResult
+    public func export(_ request: ExportRequest) async throws -> Int {
+        let unknown = request.orgs.filter { name in !config.orgs.contains { $0.name == name } }
+        guard unknown.isEmpty else {
+            throw AppError.failed("costsync: no org named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in \(config.file)")
+        }
+        let orgs = config.orgs.filter { org in
+            (request.orgs.isEmpty || request.orgs.contains(org.name)) && (request.provider.map { org.provider == $0 } ?? true)
+        }
+        if request.format == .focus, let missing = orgs.first(where: { $0.provider == .clickhouse && $0.creditPrice == nil }) {
+            throw AppError.config("costsync: a FOCUS export bills ClickHouse credits in USD, so it needs the org's price per credit: "
+                                  + "set credit_price = \"…\" (USD per credit, your contract's rate) in the [[clickhouse]] table of '\(missing.name)' in \(config.file)")
+        }
+        guard FileManager.default.fileExists(atPath: config.databasePath) else {
+            throw AppError.failed("costsync: no database at '\(config.databasePath)' yet; `costsync run` or `costsync backfill` creates it")
+        }
+        let store: SQLiteCostStore
+        do { store = try SQLiteCostStore(readingFrom: config.databasePath) } catch {
+            throw AppError.failed("costsync: cannot open the database '\(config.databasePath)': \(error)")
+        }
+        let sink = try ExportSink(path: request.output)
+        let byName: [String: OrgConfig] = Dictionary(uniqueKeysWithValues: orgs.map { org in ("\(org.provider)/\(org.name)", org) })
+        let format = request.format
+        let range = request.range
+        do {
+            let rows = try await store.withConnection { db in
+                try ExportWriter(format: format, orgs: byName, sink: sink).write(from: db, range: range)
+            }
+            try sink.finish()
+            return rows
+        } catch {
+            sink.abandon()
+            throw error
+        }
+    }
+}
+
+/// Writes bytes in large chunks to standard output, or to a temporary file
+/// renamed over the target once complete.
+final class ExportSink: @unchecked Sendable {
+    // Used from one thread at a time: the store's executor while writing, then the caller.
+    private var buffer: [UInt8] = []
+    private let fd: Int32
+    private let target: String?
+    private let temporary: String?
+
+    init(path: String?) throws {
+        guard let path else {
+            fd = 1
+            target = nil
+            temporary = nil
+            return
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        let temp = (folder.isEmpty ? "." : folder) + "/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
+        let opened = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard opened >= 0 else {
+            throw AppError.failed("costsync: cannot write '\(path)': \(String(cString: strerror(errno)))")
+        }
+        fd = opened
+        target = path
+        temporary = temp
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 20 { flush() }
+    }
+
+    private func flush() {
+        var offset = 0
+        buffer.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                guard n > 0 else { break }
+                offset += n
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws {
+        flush()
+        guard let target, let temporary else { return }
+        guard fsync(fd) == 0, close(fd) == 0, rename(temporary, target) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw AppError.failed("costsync: cannot write '\(target)': \(reason)")
+        }
+    }
+
+    func abandon() {
+        guard let temporary else { return }
+        close(fd)
+        unlink(temporary)
+    }
+}
+
+/// The rows of `costs`, in key order, turned into one format's lines.
+struct ExportWriter {
+    let format: ExportFormat
+    /// The selected orgs, by `provider/org`.
+    let orgs: [String: OrgConfig]
+    let sink: ExportSink
+
+    /// The columns of `costs`, in order: the `csv` header and the `jsonl` keys.
+    static let columns = Schema.costColumns
+
+    func write(from db: Connection, range: DayRange?) throws -> Int {
+        let statement = try db.prepare("""
+            SELECT \(Self.columns.joined(separator: ", ")) FROM costs
+            WHERE day BETWEEN ?1 AND ?2 ORDER BY provider, org, day, line_key
+            """)
+        try statement.bind(range?.first.description ?? "0000-00-00", at: 1)
+        try statement.bind(range?.last.description ?? "9999-99-99", at: 2)
+        switch format {
+        case .csv: sink.write(Self.columns.joined(separator: ",") + "\n")
+        case .jsonl: break
+        case .focus: sink.write(FocusRow.columns.joined(separator: ",") + "\n")
+        }
+        var rows = 0
+        while try statement.step() {
+            let values = (0..<Int32(Self.columns.count)).map { statement.isNull($0) ? nil : statement.text($0) }
+            guard let provider = values[0], let org = values[1], let config = orgs["\(provider)/\(org)"] else { continue }
+            switch format {
+            case .csv:
+                sink.write(values.map { CSV.field($0) }.joined(separator: ",") + "\n")
+            case .jsonl:
+                sink.write(JSONLine.object(Self.columns, values) + "\n")
+            case .focus:
+                sink.write(try FocusRow(values: Dictionary(uniqueKeysWithValues: zip(Self.columns, values)), org: config)
+                    .fields.map { CSV.field($0) }.joined(separator: ",") + "\n")
+            }
+            rows += 1
+        }
+        return rows
+    }
+}
+
+enum CSV {
+    /// RFC 4180: quoted when it holds a comma, a quote or a line break; empty for null.
+    static func field(_ value: String?) -> String {
+        guard let value else { return "" }
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else {
+            return value
+        }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+enum JSONLine {
+    /// Integer columns as numbers; `amount` and every other text as a string.
+    static let integers: Set<String> = ["amount_nanos", "is_final"]
+
+    static func object(_ keys: [String], _ values: [String?]) -> String {
+        var out = "{"
+        for (i, key) in keys.enumerated() {
+            if i > 0 { out += "," }
+            out += quote(key) + ":"
+            if let value = values[i] {
+                out += integers.contains(key) ? value : quote(value)
+            } else {
+                out += "null"
+            }
+        }
+        return out + "}"
+    }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    out += String(format: "\\u%04x", scalar.value)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// One `costs` row as FOCUS 1.2 columns. Money is exact decimal text with a
+/// decimal point (a validator reads `275200` as an integer where a decimal is
+/// required). ClickHouse credits are billed in USD at the org's `credit_price`.
+struct FocusRow {
+    static let columns = [
+        "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart",
+        "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
+        "ContractedCost", "EffectiveCost", "InvoiceId", "InvoiceIssuerName", "ListCost", "PricingQuantity", "PricingUnit",
+        "ProviderName", "PublisherName", "ServiceCategory", "ServiceName", "ServiceSubcategory", "SubAccountId",
+        "SubAccountName", "ResourceId", "ResourceName", "ResourceType", "SkuMeter", "PricingCurrency",
+        "PricingCurrencyEffectiveCost", "x_Provider", "x_Org", "x_Day", "x_LineKey", "x_Amount", "x_AmountNanos", "x_IsFinal",
+        "x_ChargeDescription", "x_Model",
+    ]
+
+    var fields: [String?]
+
+    init(values v: [String: String?], org: OrgConfig) throws {
+        let provider = org.provider
+        let amountText = (v["amount"] ?? nil) ?? "0"
+        let amount = try Money.parse(amountText)
+        let billed: Money
+        switch provider {
+        case .anthropic: billed = amount
+        case .clickhouse:
+            // Checked before the export starts; the guard keeps the rule in one place.
+            guard let price = org.creditPrice else { throw AppError.config("costsync: credit_price is not set for '\(org.name)'") }
+            billed = try amount.multiplied(by: price)
+        }
+        let dayText = (v["day"] ?? nil) ?? ""
+        let day = Day(dayText) ?? Day(daysSinceEpoch: 0)
+        let (year, month, _) = day.components
+        let monthStart = Day(year: year, month: month, day: 1) ?? day
+        let nextMonth = Day(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1) ?? day
+        let item = (v["item"] ?? nil) ?? ""
+        let accountID: String
+        if case .clickhouse(let organizationID, _, _) = org.credentials { accountID = organizationID } else { accountID = org.name }
+        let isAnthropic = provider == .anthropic
+        let money = Self.decimal(billed)
+        fields = [
+            money, accountID, org.name, "USD", nextMonth.startTimestamp, monthStart.startTimestamp,
+            "Usage", nil, Self.ascii(item), "Usage-Based", day.advanced(by: 1).startTimestamp, day.startTimestamp,
+            money, money, nil, isAnthropic ? "Anthropic" : "ClickHouse", money, nil, nil,
+            isAnthropic ? "Anthropic" : "ClickHouse", isAnthropic ? "Anthropic" : "ClickHouse",
+            isAnthropic ? "AI and Machine Learning" : "Databases", isAnthropic ? "Claude API" : "ClickHouse Cloud",
+            isAnthropic ? "Generative AI" : "Other (Databases)",
+            isAnthropic ? ((v["scope_id"] ?? nil) ?? "default") : ((v["data_warehouse_id"] ?? nil) ?? nil),
+            isAnthropic ? ((v["scope_name"] ?? nil) ?? nil) : nil,
+            (v["entity_id"] ?? nil) ?? nil, (v["entity_name"] ?? nil) ?? nil, (v["entity_type"] ?? nil) ?? nil,
+            (v["metric"] ?? nil) ?? (v["token_type"] ?? nil) ?? (v["cost_type"] ?? nil) ?? nil,
+            isAnthropic ? nil : "CHC", isAnthropic ? nil : Self.decimal(amount),
+            provider.rawValue, org.name, dayText, (v["line_key"] ?? nil) ?? "", amountText, (v["amount_nanos"] ?? nil) ?? "0",
+            (v["is_final"] ?? nil) ?? "0", item, (v["model"] ?? nil) ?? nil,
+        ]
+    }
+
+    /// Exact decimal text, always with a decimal point.
+    static func decimal(_ m: Money) -> String { m.text.contains(".") ? m.text : m.text + ".0" }
+
+    /// The validator wants ASCII descriptions: non-ASCII becomes `?` here, and
+    /// the provider's exact text stays in `x_ChargeDescription`.
+    static func ascii(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.isASCII ? $0 : "?" }))
+    }
+}
