@@ -207,6 +207,10 @@ enum JSONLine {
     }
 
     static func quote(_ text: String) -> String {
+        // Most values need no escape at all.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -9,7 +9,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "costsync-bench",
         abstract: "costsync's benchmarks; each prints its figure beside this machine's floor.",
-        subcommands: [StorageBench.self, DecodeBench.self, BackfillBench.self])
+        subcommands: [StorageBench.self, DecodeBench.self, BackfillBench.self, ExportBench.self])
 }
 
 struct StorageBench: AsyncParsableCommand {
