@@ -492,7 +492,7 @@ struct ExampleConfigTests {
     func exampleShowsEveryKey() throws {
         let text = try String(contentsOfFile: Self.examplePath, encoding: .utf8)
         let keys = ["database", "poll_interval", "start_date", "settle_days", "max_concurrent_orgs", "max_pending_days",
-                    "max_response_bytes", "recheck_days", "keep_fetches_days", "listen", "textfile", "name",
+                    "max_response_bytes", "recheck_days", "keep_fetches_days", "listen", "textfile", "credit_price", "name",
                     "admin_key_env", "admin_key_file", "base_url", "organization_id", "key_id_env", "key_id_file",
                     "key_secret_env", "key_secret_file"]
         for key in keys {
