@@ -99,13 +99,16 @@ public struct AnthropicClient: CostSource {
             // day's results ever be split across two pages, its halves are merged
             // before it is written, because the sink replaces a day whole.
             var heldBack: DayCosts?
+            // One page size for the whole sequence: a page token is only
+            // good for the `limit` it was issued with. What the pages teach
+            // applies from the next sequence on.
+            let limit = pages.current
             while true {
                 pagesLeft -= 1
                 guard pagesLeft >= 0 else {
                     throw transport.makeError(.dataMismatch, endpoint: AnthropicClient.path,
                                               detail: "more than \(4 * range.count + 16) pages for \(range.count) days; stopped")
                 }
-                let limit = pages.current
                 let used = min(limit, remaining.count)
                 let decoded: AnthropicPage
                 let requestID: String?
@@ -118,6 +121,8 @@ public struct AnthropicClient: CostSource {
                     transport.logger.notice("a page passed the response cap; asking for fewer days a page", metadata: [
                         "days.from": "\(start)", "page.days": "\(pages.current)",
                     ])
+                    // The held-back day was never handed over: it is asked for again.
+                    if let held = heldBack { seen.remove(held.day) }
                     continue sequence
                 }
                 pages.observe(lines: decoded.days.reduce(0) { $0 + $1.lines.count }, days: decoded.days.count)

@@ -134,8 +134,10 @@ public actor SQLiteCostStore: CostStore {
         var write = write
         // Whether the day was written before, and final then: a first write
         // has no partition to compare with and records no revision.
-        let prior = try db.cached("SELECT is_final FROM sync_days WHERE provider = ?1 AND org = ?2 AND day = ?3")
-            .query(k) { $0.int64(0) == 1 }.first
+        // A day held for an emptying answer counts as final if it was when held.
+        let prior = try db.cached("""
+            SELECT is_final = 1 OR coalesce(empty_pending_was_final, 0) = 1 FROM sync_days WHERE provider = ?1 AND org = ?2 AND day = ?3
+            """).query(k) { $0.int64(0) == 1 }.first
         if write.lines.isEmpty {
             // An answer that would empty a day holding rows: believed only
             // when the next answer says the same.
@@ -146,7 +148,8 @@ public actor SQLiteCostStore: CostStore {
             if let stored, stored.0 > 0 {
                 if stored.2 == nil {
                     try db.cached("""
-                        UPDATE sync_days SET empty_pending_since = ?4, is_final = 0 WHERE provider = ?1 AND org = ?2 AND day = ?3
+                        UPDATE sync_days SET empty_pending_since = ?4, empty_pending_was_final = is_final, is_final = 0
+                        WHERE provider = ?1 AND org = ?2 AND day = ?3
                         """).execute(k + [.text(fetchedAt)])
                     try db.cached("UPDATE costs SET is_final = 0 WHERE provider = ?1 AND org = ?2 AND day = ?3").execute(k)
                     summary.held.append(HeldEmptying(day: write.day, rows: Int(stored.0), amountNanos: stored.1))
@@ -257,7 +260,7 @@ public actor SQLiteCostStore: CostStore {
             ON CONFLICT (provider, org, day) DO UPDATE SET
                 fetched_at = excluded.fetched_at, is_final = excluded.is_final,
                 row_count = excluded.row_count, amount_nanos = excluded.amount_nanos,
-                empty_pending_since = excluded.empty_pending_since,
+                empty_pending_since = excluded.empty_pending_since, empty_pending_was_final = NULL,
                 provider_total = excluded.provider_total, records_total = excluded.records_total
             """)
         try dayRow.execute(k + [.text(fetchedAt), .integer(write.isFinal ? 1 : 0), .integer(Int64(lines.count)), .integer(total),

@@ -82,6 +82,7 @@ public enum Schema {
     UPDATE sync_days SET first_amount_nanos = amount_nanos;
 
     ALTER TABLE sync_cursor ADD COLUMN last_recheck_on TEXT;
+    ALTER TABLE sync_days ADD COLUMN empty_pending_was_final INTEGER;
 
     CREATE VIEW day_revisions AS
     SELECT provider, org, day,

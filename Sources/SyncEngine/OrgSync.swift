@@ -70,7 +70,8 @@ struct OrgSync {
             case .poll:
                 // Once a day, the settled days of the last recheck_days (and,
                 // until the 10th, the whole previous month) are fetched again
-                // with the poll: one window, so it costs no more requests.
+                // with the poll, in one window: a week of re-checks rides on
+                // the poll's own request; the month close may add one more.
                 if let from = recheckStart(today: today), from < cursor, try await store.lastRecheck(key) != today {
                     rechecking = true
                     range = DayRange(min(from, today), today)

@@ -94,11 +94,13 @@ public struct SyncService: Service, CustomStringConvertible {
         let outcomes = await cancelWhenGracefulShutdown { await engine.pass(mode) }
         let failed = outcomes.filter { $0.error != nil }
         let rows = outcomes.reduce(0) { $0 + $1.summary.rowsWritten }
+        // What follows a pass (gauges, the textfile) is done before the pass
+        // is announced, so "pass finished" means all of it is in place.
+        await onPass(outcomes)
         notifier.status("last pass: \(outcomes.count - failed.count) orgs ok, \(failed.count) failed, \(rows) rows written")
         logger.info("pass finished", metadata: [
             "orgs.ok": "\(outcomes.filter(\.succeeded).count)", "orgs.failed": "\(failed.count)", "rows.written": "\(rows)",
         ])
-        await onPass(outcomes)
     }
 
     /// Pings systemd's watchdog from its own task, so a long pass (a big

@@ -147,10 +147,8 @@ extension EndToEnd {
                 try fx.writeConfig(text: fx.configTOML(sync, extra: "\n[metrics]\nlisten = \"127.0.0.1:0\"\n"))
                 let daemon = try fx.start(["run"])
                 let port = try await self.port(of: daemon)
-                let passed = await eventually(timeout: .seconds(60)) {
-                    Exposition((try? RawHTTP.get(port: port, "/metrics").body) ?? "")
-                        .samples.filter { $0.name == "costsync_sync_last_success_timestamp_seconds" }.count == 4
-                }
+                // "pass finished" is logged once the gauges are read back from the store.
+                let passed = await eventually(timeout: .seconds(60)) { daemon.stderr.text.contains("pass finished") }
                 try #require(passed, "no pass seen in /metrics: \(daemon.stderr.text.suffix(2000))")
                 let scrape = try RawHTTP.get(port: port, "/metrics")
                 #expect(scrape.status == 200)
@@ -183,8 +181,11 @@ extension EndToEnd {
                 let keyVar = SimulatorWorld.environmentName(org: "globex-ai", "ADMIN_KEY")
                 let restarted = try fx.start(["run"], env: [keyVar: "sk-ant-admin01-revoked-000000000000"])
                 let port2 = try await self.port(of: restarted)
+                // The counter moves at the failure; the gauges read back from
+                // the store follow at the end of the pass: wait for both.
                 let failed = await eventually(timeout: .seconds(60)) {
-                    Exposition((try? RawHTTP.get(port: port2, "/metrics").body) ?? "")
+                    restarted.stderr.text.contains("pass finished")
+                        && Exposition((try? RawHTTP.get(port: port2, "/metrics").body) ?? "")
                         .value("costsync_sync_failures_total", ["org": "globex-ai", "reason": "auth"]) == 1
                 }
                 #expect(failed, "the auth failure was not counted: \(restarted.stderr.text.suffix(2000))")

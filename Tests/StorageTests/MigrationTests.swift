@@ -102,7 +102,7 @@ struct MigrationTests {
                            "last_recheck_on"])
         let days = try db.query("SELECT name FROM pragma_table_info('sync_days') ORDER BY cid") { $0.text(0)! }
         #expect(days == ["provider", "org", "day", "fetched_at", "is_final", "row_count", "amount_nanos",
-                         "empty_pending_since", "provider_total", "records_total", "first_amount_nanos"])
+                         "empty_pending_since", "provider_total", "records_total", "first_amount_nanos", "empty_pending_was_final"])
         let focus = try db.query("SELECT name FROM pragma_table_info('focus_costs')") { $0.text(0)! }
         for column in ["BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd",
                        "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargePeriodEnd",
