@@ -50,7 +50,7 @@ public struct CostsyncApp: Sendable {
         let logger = logger
         do {
             return try SQLiteCostStore(path: config.databasePath) { migration in
-                logger.notice("migrating the database", metadata: ["schema.version": "\(migration.version)", "migration": "\(migration.name)"])
+                logger.info("migrating the database", metadata: ["schema.version": "\(migration.version)", "migration": "\(migration.name)"])
                 notifier.extendTimeout(by: .seconds(300))
             }
         } catch {
