@@ -114,11 +114,7 @@ extension CostsyncApp {
 
     /// `costsync backfill`: the orgs named (all by default) of `provider` (any by default).
     public func backfill(_ range: DayRange, orgs names: [String] = [], provider: Provider? = nil) async throws {
-        let unknown = names.filter { name in !config.orgs.contains { $0.name == name } }
-        guard unknown.isEmpty else {
-            throw AppError.failed("costsync: no org named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in \(config.file); known: \(config.orgs.map(\.name).joined(separator: ", "))")
-        }
-        let orgs = config.orgs.filter { (names.isEmpty || names.contains($0.name)) && (provider == nil || $0.provider == provider) }
+        let orgs = try selectOrgs(names, provider: provider)
         guard !orgs.isEmpty else {
             throw AppError.failed("costsync: no org in \(config.file) matches --provider \(provider?.rawValue ?? "") --org \(names.joined(separator: ","))")
         }

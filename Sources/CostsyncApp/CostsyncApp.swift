@@ -58,6 +58,27 @@ public struct CostsyncApp: Sendable {
         }
     }
 
+    /// The orgs a command names (all when none is named) of `provider` (any
+    /// when nil); a name the config does not have is an error.
+    func selectOrgs(_ names: [String], provider: Provider? = nil) throws(AppError) -> [OrgConfig] {
+        let unknown = names.filter { name in !config.orgs.contains { $0.name == name } }
+        guard unknown.isEmpty else {
+            throw .failed("costsync: no org named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in \(config.file); "
+                          + "known: \(config.orgs.map(\.name).joined(separator: ", "))")
+        }
+        return config.orgs.filter { org in (names.isEmpty || names.contains(org.name)) && (provider.map { org.provider == $0 } ?? true) }
+    }
+
+    /// The database for a read-only command (history, export); it must exist.
+    func openStoreForReading() throws(AppError) -> SQLiteCostStore {
+        guard FileManager.default.fileExists(atPath: config.databasePath) else {
+            throw .failed("costsync: no database at '\(config.databasePath)' yet; `costsync run` or `costsync backfill` creates it")
+        }
+        do { return try SQLiteCostStore(readingFrom: config.databasePath) } catch {
+            throw .failed("costsync: cannot open the database '\(config.databasePath)': \(error)")
+        }
+    }
+
     /// One provider client per org, all on the one shared HTTP client and the
     /// one wall clock.
     func sources(_ orgs: [OrgConfig], httpClient: SharedHTTPClient, metrics: CostsyncMetrics = .none) -> [any CostSource] {

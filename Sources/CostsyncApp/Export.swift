@@ -39,24 +39,12 @@ extension CostsyncApp {
     /// in exponent notation. Returns the rows written.
     @discardableResult
     public func export(_ request: ExportRequest) async throws -> Int {
-        let unknown = request.orgs.filter { name in !config.orgs.contains { $0.name == name } }
-        guard unknown.isEmpty else {
-            throw AppError.failed("costsync: no org named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in \(config.file)")
-        }
-        let orgs = config.orgs.filter { org in
-            (request.orgs.isEmpty || request.orgs.contains(org.name)) && (request.provider.map { org.provider == $0 } ?? true)
-        }
+        let orgs = try selectOrgs(request.orgs, provider: request.provider)
         if request.format == .focus, let missing = orgs.first(where: { $0.provider == .clickhouse && $0.creditPrice == nil }) {
             throw AppError.config("costsync: a FOCUS export bills ClickHouse credits in USD, so it needs the org's price per credit: "
                                   + "set credit_price = \"…\" (USD per credit, your contract's rate) in the [[clickhouse]] table of '\(missing.name)' in \(config.file)")
         }
-        guard FileManager.default.fileExists(atPath: config.databasePath) else {
-            throw AppError.failed("costsync: no database at '\(config.databasePath)' yet; `costsync run` or `costsync backfill` creates it")
-        }
-        let store: SQLiteCostStore
-        do { store = try SQLiteCostStore(readingFrom: config.databasePath) } catch {
-            throw AppError.failed("costsync: cannot open the database '\(config.databasePath)': \(error)")
-        }
+        let store = try openStoreForReading()
         let sink = try ExportSink(path: request.output)
         let byName: [String: OrgConfig] = Dictionary(uniqueKeysWithValues: orgs.map { org in ("\(org.provider)/\(org.name)", org) })
         let format = request.format

@@ -8,19 +8,10 @@ extension CostsyncApp {
     /// `costsync history`: what providers restated after a day was first
     /// written, as a table with totals per day, or JSON for scripts. Read-only.
     public func history(orgs names: [String] = [], range: DayRange? = nil, json: Bool = false) async throws {
-        let unknown = names.filter { name in !config.orgs.contains { $0.name == name } }
-        guard unknown.isEmpty else {
-            throw AppError.failed("costsync: no org named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in \(config.file)")
-        }
-        guard FileManager.default.fileExists(atPath: config.databasePath) else {
-            throw AppError.failed("costsync: no database at '\(config.databasePath)' yet; `costsync run` or `costsync backfill` creates it")
-        }
-        let store: SQLiteCostStore
-        do { store = try SQLiteCostStore(readingFrom: config.databasePath) } catch {
-            throw AppError.failed("costsync: cannot open the database '\(config.databasePath)': \(error)")
-        }
+        let orgs = try selectOrgs(names)
+        let store = try openStoreForReading()
         var revisions: [Revision] = []
-        for org in config.orgs where names.isEmpty || names.contains(org.name) {
+        for org in orgs {
             revisions += try await store.revisions(OrgKey(org.provider, org.name), in: range)
         }
         revisions.sort { ($0.day, $0.key.description, $0.observedAt) < ($1.day, $1.key.description, $1.observedAt) }

@@ -114,11 +114,19 @@ public struct CostsyncMetrics: Sendable {
         gauge("costsync_reconciliation_mismatch", o, mismatch ? 1 : 0)
     }
 
-    /// Spend as a display value: the exact nanos summed as an integer, divided once here.
+    /// Spend as a display value: the exact nanos summed as an integer in the
+    /// store, turned into a float here only because a Prometheus sample is
+    /// one. The whole units and the nanos are converted apart, so the gauge
+    /// keeps every nano up to 2^53 whole units; nothing is ever stored from it.
     public func spend(provider: String, org name: String, currency: String, monthToDateNanos: Int64, yesterdayNanos: Int64) {
         let o = org(provider, name) + [("currency", currency)]
-        gauge("costsync_cost_month_to_date", o, Double(monthToDateNanos) / 1e9)
-        gauge("costsync_cost_yesterday", o, Double(yesterdayNanos) / 1e9)
+        gauge("costsync_cost_month_to_date", o, Self.display(nanos: monthToDateNanos))
+        gauge("costsync_cost_yesterday", o, Self.display(nanos: yesterdayNanos))
+    }
+
+    static func display(nanos: Int64) -> Double {
+        let (units, rest) = nanos.quotientAndRemainder(dividingBy: 1_000_000_000)
+        return Double(units) + Double(rest) / 1e9
     }
 
     // MARK: HTTP (the transport)

@@ -50,25 +50,31 @@ struct Status: AsyncParsableCommand {
     }
 }
 
-struct History: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "What providers restated after a day was first written: line by line, old → new, with totals per day.")
-
-    @OptionGroup var options: GlobalOptions
-    @Option(help: "Only this org (repeatable); all orgs by default.") var org: [String] = []
+/// `--from DATE --to DATE`, both or neither: every day when absent.
+struct OptionalDayRange: ParsableArguments {
     @Option(help: "First day, YYYY-MM-DD.") var from: Day?
     @Option(help: "Last day, YYYY-MM-DD (inclusive).") var to: Day?
-    @Flag(help: "Print JSON instead of text.") var json = false
 
     func validate() throws {
         guard (from == nil) == (to == nil) else { throw ValidationError("give both --from and --to, or neither") }
         if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to); give the earlier day first") }
     }
 
+    var range: DayRange? { from.flatMap { f in to.map { DayRange(f, $0) } } }
+}
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "What providers restated after a day was first written: line by line, old → new, with totals per day.")
+
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "Only this org (repeatable); all orgs by default.") var org: [String] = []
+    @OptionGroup var days: OptionalDayRange
+    @Flag(help: "Print JSON instead of text.") var json = false
+
     func run() async throws {
         let app = try options.app()
-        let range = from.flatMap { f in to.map { DayRange(f, $0) } }
-        try await exitOnError { try await app.history(orgs: org, range: range, json: json) }
+        try await exitOnError { try await app.history(orgs: org, range: days.range, json: json) }
     }
 }
 
@@ -78,22 +84,15 @@ struct Export: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
     @Option(help: "csv (the costs table's columns), jsonl (one object per row) or focus (FOCUS 1.2).") var format: ExportFormat
-    @Option(help: "First day, YYYY-MM-DD.") var from: Day?
-    @Option(help: "Last day, YYYY-MM-DD (inclusive).") var to: Day?
+    @OptionGroup var days: OptionalDayRange
     @Option(help: "Only this org (repeatable); all orgs by default.") var org: [String] = []
     @Option(help: "Only orgs of this provider: anthropic or clickhouse.") var provider: Provider?
     @Option(help: "Write to this file (replaced atomically) instead of standard output.") var output: String?
 
-    func validate() throws {
-        guard (from == nil) == (to == nil) else { throw ValidationError("give both --from and --to, or neither") }
-        if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to); give the earlier day first") }
-    }
-
     func run() async throws {
         let app = try options.app()
-        let range = from.flatMap { f in to.map { DayRange(f, $0) } }
         try await exitOnError {
-            try await app.export(ExportRequest(format: format, range: range, orgs: org, provider: provider, output: output))
+            try await app.export(ExportRequest(format: format, range: days.range, orgs: org, provider: provider, output: output))
         }
     }
 }
