@@ -13,7 +13,7 @@ public struct AnthropicClient: CostSource {
     /// The API version costsync was written against; Anthropic requires it.
     static let apiVersion = "2023-06-01"
 
-    private let transport: ProviderTransport
+    let transport: ProviderTransport
     /// The `limit` of this org's pages, learnt from the answers.
     private let pages: PageSizer
 

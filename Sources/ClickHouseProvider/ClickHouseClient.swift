@@ -10,7 +10,9 @@ public struct ClickHouseClient: CostSource {
     public var maxDaysPerRequest: Int { 31 }
 
     public let organizationID: String
-    private let transport: ProviderTransport
+    /// USD per credit, the config's `credit_price`; FOCUS bills credits at it.
+    public let creditPrice: Money?
+    let transport: ProviderTransport
     /// The days of this org's windows, learnt from the answers.
     private let pages: PageSizer
 
@@ -33,9 +35,10 @@ public struct ClickHouseClient: CostSource {
     public init(org: String, organizationID: String, keyID: Secret, keySecret: Secret,
                 baseURL: String = "https://api.clickhouse.cloud", httpClient: SharedHTTPClient, logger: Logger,
                 options: TransportOptions = TransportOptions(), rateLimiters: RateLimiterRegistry? = nil,
-                lineBudget: Int = PageSizer.defaultLineBudget) throws(ProviderError) {
+                lineBudget: Int = PageSizer.defaultLineBudget, creditPrice: Money? = nil) throws(ProviderError) {
         self.org = org
         self.organizationID = organizationID
+        self.creditPrice = creditPrice
         let clock = options.clock
         // Keyed by the key ID itself: held in memory only, never printed.
         let limiter = rateLimiters?.limiter(for: "clickhouse:" + keyID.revealed) { RateLimiter.clickHouse(clock: clock) }

@@ -263,6 +263,10 @@ struct Builder {
             guard let price = try? Money.parse(text), price > .zero else {
                 throw KeyProblem(t.keyPath("credit_price"), "'\(Secret.showable(text, limit: 40) ?? "…")' is not a positive decimal number; e.g. \"0.2245\"")
             }
+            // Billed USD is kept to the nano (as `amount_nanos` is): a finer price would be rounded silently.
+            guard price.scale <= 9 else {
+                throw KeyProblem(t.keyPath("credit_price"), "'\(text)' has more than 9 decimals; costsync bills to the nano-dollar")
+            }
             creditPrice = price
         }
         return OrgConfig(name: name, provider: provider, baseURL: baseURL, credentials: credentials, creditPrice: creditPrice)

@@ -106,7 +106,7 @@ public struct CostsyncApp: Sendable {
         case .clickhouse(let organizationID, let keyID, let keySecret):
             return try ClickHouseClient(org: org.name, organizationID: organizationID, keyID: keyID, keySecret: keySecret,
                                         baseURL: org.baseURL, httpClient: httpClient, logger: logger, options: options,
-                                        rateLimiters: limiters)
+                                        rateLimiters: limiters, creditPrice: org.creditPrice)
         }
     }
 

@@ -135,33 +135,52 @@ struct ExportWriter {
     static let columns = Schema.costColumns
 
     func write(from db: Connection, range: DayRange?) throws -> Int {
+        if format == .focus { return try writeFocus(from: db, range: range) }
         let statement = try db.prepare("""
             SELECT \(Self.columns.joined(separator: ", ")) FROM costs
             WHERE day BETWEEN ?1 AND ?2 ORDER BY provider, org, day, line_key
             """)
-        try statement.bind(range?.first.description ?? "0000-00-00", at: 1)
-        try statement.bind(range?.last.description ?? "9999-99-99", at: 2)
-        switch format {
-        case .csv: sink.write(Self.columns.joined(separator: ",") + "\n")
-        case .jsonl: break
-        case .focus: sink.write(FocusRow.columns.joined(separator: ",") + "\n")
-        }
+        try bind(statement, range)
+        if format == .csv { sink.write(Self.columns.joined(separator: ",") + "\n") }
         var rows = 0
         while try statement.step() {
             let values = (0..<Int32(Self.columns.count)).map { statement.isNull($0) ? nil : statement.text($0) }
-            guard let provider = values[0], let org = values[1], let config = orgs["\(provider)/\(org)"] else { continue }
-            switch format {
-            case .csv:
+            guard let provider = values[0], let org = values[1], orgs["\(provider)/\(org)"] != nil else { continue }
+            if format == .csv {
                 sink.write(values.map { CSV.field($0) }.joined(separator: ",") + "\n")
-            case .jsonl:
+            } else {
                 sink.write(JSONLine.object(Self.columns, values) + "\n")
-            case .focus:
-                sink.write(try FocusRow(values: Dictionary(uniqueKeysWithValues: zip(Self.columns, values)), org: config)
-                    .fields.map { CSV.field($0) }.joined(separator: ",") + "\n")
             }
             rows += 1
         }
         return rows
+    }
+
+    /// FOCUS rows come from the `focus_costs` view, the one mapping of our
+    /// columns to FOCUS's; only the USD amounts are made here, from the
+    /// config's `credit_price` (the view's copy is the last run's).
+    private func writeFocus(from db: Connection, range: DayRange?) throws -> Int {
+        let statement = try db.prepare("""
+            SELECT \(FocusRow.viewColumns.joined(separator: ", ")) FROM focus_costs WHERE x_Day BETWEEN ?1 AND ?2
+            """)
+        try bind(statement, range)
+        sink.write(FocusRow.columns.joined(separator: ",") + "\n")
+        let provider = FocusRow.viewColumns.firstIndex(of: "x_Provider")!
+        let org = FocusRow.viewColumns.firstIndex(of: "x_Org")!
+        var rows = 0
+        while try statement.step() {
+            var values = (0..<Int32(FocusRow.viewColumns.count)).map { statement.isNull($0) ? nil : statement.text($0) }
+            guard let config = orgs["\(values[provider] ?? "")/\(values[org] ?? "")"] else { continue }
+            try FocusRow.complete(&values, org: config)
+            sink.write(values.map { CSV.field($0) }.joined(separator: ",") + "\n")
+            rows += 1
+        }
+        return rows
+    }
+
+    private func bind(_ statement: Statement, _ range: DayRange?) throws {
+        try statement.bind(range?.first.description ?? "0000-00-00", at: 1)
+        try statement.bind(range?.last.description ?? "9999-99-99", at: 2)
     }
 }
 
@@ -219,10 +238,10 @@ enum JSONLine {
     }
 }
 
-/// One `costs` row as FOCUS 1.2 columns. Money is exact decimal text with a
-/// decimal point (a validator reads `275200` as an integer where a decimal is
-/// required). ClickHouse credits are billed in USD at the org's `credit_price`.
-struct FocusRow {
+/// The FOCUS 1.2 export's columns: the `focus_costs` view's, in FOCUS's
+/// order. Money is exact decimal text with a decimal point (a validator reads
+/// `275200` as an integer where a decimal is required).
+enum FocusRow {
     static let columns = [
         "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart",
         "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
@@ -232,53 +251,33 @@ struct FocusRow {
         "PricingCurrencyEffectiveCost", "x_Provider", "x_Org", "x_Day", "x_LineKey", "x_Amount", "x_AmountNanos", "x_IsFinal",
         "x_ChargeDescription", "x_Model",
     ]
+    /// What is read from the view: the same columns (the view's money ones are replaced).
+    static let viewColumns = columns
 
-    var fields: [String?]
+    static let billedColumns = ["BilledCost", "ContractedCost", "EffectiveCost", "ListCost"].map { columns.firstIndex(of: $0)! }
+    static let description = columns.firstIndex(of: "ChargeDescription")!
+    static let amountNanos = columns.firstIndex(of: "x_AmountNanos")!
+    static let provider = columns.firstIndex(of: "x_Provider")!
 
-    init(values v: [String: String?], org: OrgConfig) throws {
-        let provider = org.provider
-        let amountText = (v["amount"] ?? nil) ?? "0"
-        let amount = try Money.parse(amountText)
-        let billed: Money
-        switch provider {
-        case .anthropic: billed = amount
+    /// Bills the row in USD at the config's price (`Money.billedNanos`, the
+    /// view's rule) and makes the description ASCII for the validator; the
+    /// provider's exact text stays in `x_ChargeDescription`.
+    static func complete(_ values: inout [String?], org: OrgConfig) throws {
+        let nanos = Int64(values[amountNanos] ?? "") ?? 0
+        let billed: Int64
+        switch org.provider {
+        case .anthropic: billed = nanos
         case .clickhouse:
             // Checked before the export starts; the guard keeps the rule in one place.
             guard let price = org.creditPrice else { throw AppError.config("costsync: credit_price is not set for '\(org.name)'") }
-            billed = try amount.multiplied(by: price)
+            billed = try Money.billedNanos(creditNanos: nanos, price: price)
         }
-        let dayText = (v["day"] ?? nil) ?? ""
-        let day = Day(dayText) ?? Day(daysSinceEpoch: 0)
-        let (year, month, _) = day.components
-        let monthStart = Day(year: year, month: month, day: 1) ?? day
-        let nextMonth = Day(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1) ?? day
-        let item = (v["item"] ?? nil) ?? ""
-        let accountID: String
-        if case .clickhouse(let organizationID, _, _) = org.credentials { accountID = organizationID } else { accountID = org.name }
-        let isAnthropic = provider == .anthropic
-        let money = Self.decimal(billed)
-        fields = [
-            money, accountID, org.name, "USD", nextMonth.startTimestamp, monthStart.startTimestamp,
-            "Usage", nil, Self.ascii(item), "Usage-Based", day.advanced(by: 1).startTimestamp, day.startTimestamp,
-            money, money, nil, isAnthropic ? "Anthropic" : "ClickHouse", money, nil, nil,
-            isAnthropic ? "Anthropic" : "ClickHouse", isAnthropic ? "Anthropic" : "ClickHouse",
-            isAnthropic ? "AI and Machine Learning" : "Databases", isAnthropic ? "Claude API" : "ClickHouse Cloud",
-            isAnthropic ? "Generative AI" : "Other (Databases)",
-            isAnthropic ? ((v["scope_id"] ?? nil) ?? "default") : ((v["data_warehouse_id"] ?? nil) ?? nil),
-            isAnthropic ? ((v["scope_name"] ?? nil) ?? nil) : nil,
-            (v["entity_id"] ?? nil) ?? nil, (v["entity_name"] ?? nil) ?? nil, (v["entity_type"] ?? nil) ?? nil,
-            (v["metric"] ?? nil) ?? (v["token_type"] ?? nil) ?? (v["cost_type"] ?? nil) ?? nil,
-            isAnthropic ? nil : "CHC", isAnthropic ? nil : Self.decimal(amount),
-            provider.rawValue, org.name, dayText, (v["line_key"] ?? nil) ?? "", amountText, (v["amount_nanos"] ?? nil) ?? "0",
-            (v["is_final"] ?? nil) ?? "0", item, (v["model"] ?? nil) ?? nil,
-        ]
+        let text = Money.nanosText(billed)
+        for i in billedColumns { values[i] = text }
+        values[description] = values[description].map(ascii)
     }
 
-    /// Exact decimal text, always with a decimal point.
-    static func decimal(_ m: Money) -> String { m.text.contains(".") ? m.text : m.text + ".0" }
-
-    /// The validator wants ASCII descriptions: non-ASCII becomes `?` here, and
-    /// the provider's exact text stays in `x_ChargeDescription`.
+    /// The validator wants ASCII descriptions: non-ASCII becomes `?` here.
     static func ascii(_ text: String) -> String {
         String(String.UnicodeScalarView(text.unicodeScalars.map { $0.isASCII ? $0 : "?" }))
     }

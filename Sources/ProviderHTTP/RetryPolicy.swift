@@ -35,6 +35,10 @@ public struct RetryPolicy: Sendable, Hashable {
     /// 6 attempts, 1 s doubling to at most 60 s, at most 10 minutes in all.
     public static let standard = RetryPolicy()
 
+    /// For names and accounts, which are nice to have: one quick retry, then
+    /// the next pass asks again, so a names outage never stretches a pass.
+    public static let names = RetryPolicy(maxAttempts: 2, baseDelay: .seconds(1), maxDelay: .seconds(2), maxTotal: .seconds(5))
+
     /// The ceiling of the wait after the `failedAttempt`-th attempt (1-based).
     public func backoffCeiling(afterFailedAttempt failedAttempt: Int) -> Duration {
         // Clamp the exponent before shifting: 2^62 nanoseconds would overflow,

@@ -109,8 +109,9 @@ public actor SQLiteCostStore: CostStore {
             var summary = WriteSummary()
             let fetched = fetchedAt.description
             var reopened: Day?
+            let names = try scopeNames(key)
             for day in days {
-                if try replacePartition(day, key: key, fetchedAt: fetched, fetch: fetch, summary: &summary) {
+                if try replacePartition(day, key: key, fetchedAt: fetched, fetch: fetch, names: names, summary: &summary) {
                     reopened = min(reopened ?? day.day, day.day)
                 }
             }
@@ -128,7 +129,7 @@ public actor SQLiteCostStore: CostStore {
 
     /// Returns whether the day was final before and is not now.
     private func replacePartition(_ write: DayWrite, key: OrgKey, fetchedAt: String, fetch: Int64?,
-                                  summary: inout WriteSummary) throws -> Bool {
+                                  names: [String: String], summary: inout WriteSummary) throws -> Bool {
         let dayText = write.day.description
         let k: [SQLiteValue] = [.text(key.provider.rawValue), .text(key.org), .text(dayText)]
         var write = write
@@ -198,7 +199,7 @@ public actor SQLiteCostStore: CostStore {
             total = sum
             try insert.bind(line.lineKey, at: 4)
             try insert.bind(line.scopeID, at: 5)
-            try insert.bind(line.scopeName, at: 6)
+            try insert.bind(line.scopeName ?? names[line.scopeID], at: 6)
             try insert.bind(line.item, at: 7)
             try insert.bind(line.amount.text, at: 8)
             try insert.bind(line.amount.nanos, at: 9)

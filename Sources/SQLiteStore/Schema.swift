@@ -8,6 +8,7 @@ public enum Schema {
         Migration(version: 1, name: "costs, cursors, fetched days and the views", sql: v1),
         Migration(version: 2, name: "sync_days: pending emptyings and reconciliation figures", sql: v2),
         Migration(version: 3, name: "restatement history: cost_revisions, sync_fetches, day_revisions", sql: v3),
+        Migration(version: 4, name: "names and accounts; focus_costs billed in USD with exact text amounts", sql: v4),
     ]
 
     public static var currentVersion: Int32 { migrations.map(\.version).max() ?? 0 }
@@ -93,6 +94,134 @@ public enum Schema {
            MAX(observed_at)                                               AS last_observed
     FROM cost_revisions
     GROUP BY provider, org, day;
+    """
+
+    // The providers' own names for what the cost rows give as ids, and the
+    // account each org is. `credit_price` is the config's, written at every
+    // start, so the shell's `focus_costs` bills credits as the last run did.
+    // Names are upserted, never deleted: old costs point at archived
+    // workspaces and removed services.
+    static let v4 = """
+    CREATE TABLE accounts (
+        provider           TEXT    NOT NULL,
+        org                TEXT    NOT NULL,
+        account_id         TEXT    NOT NULL,
+        account_name       TEXT    NOT NULL,
+        credit_price       TEXT,
+        credit_price_nanos INTEGER,
+        fetched_at         TEXT    NOT NULL,
+        names_refreshed_at TEXT,
+        PRIMARY KEY (provider, org)
+    ) STRICT;
+
+    CREATE TABLE workspaces (
+        org          TEXT    NOT NULL,
+        workspace_id TEXT    NOT NULL,
+        name         TEXT    NOT NULL,
+        is_default   INTEGER NOT NULL CHECK (is_default IN (0, 1)),
+        archived_at  TEXT,
+        fetched_at   TEXT    NOT NULL,
+        PRIMARY KEY (org, workspace_id)
+    ) STRICT;
+
+    CREATE TABLE services (
+        org               TEXT    NOT NULL,
+        service_id        TEXT    NOT NULL,
+        name              TEXT    NOT NULL,
+        cloud_provider    TEXT,
+        region            TEXT,
+        state             TEXT,
+        data_warehouse_id TEXT,
+        is_primary        INTEGER NOT NULL CHECK (is_primary IN (0, 1)),
+        tags              TEXT,
+        fetched_at        TEXT    NOT NULL,
+        PRIMARY KEY (org, service_id)
+    ) STRICT;
+
+    -- A data warehouse is named after its primary service.
+    CREATE VIEW data_warehouses AS
+    SELECT org, data_warehouse_id, MIN(name) AS name
+    FROM services WHERE data_warehouse_id IS NOT NULL AND is_primary = 1
+    GROUP BY org, data_warehouse_id;
+
+    DROP VIEW focus_costs;
+
+    -- FOCUS 1.2: the mandatory columns, the recommended ones its validator
+    -- needs, the conditional ones that fit, then costsync's own as x_ columns.
+    -- Money is exact decimal text made from integer nanos, never REAL.
+    -- Every row is billed in USD: ClickHouse credits × the org's
+    -- credit_price, rounded half-even to the nano (null while no price is
+    -- known), the credits themselves in PricingCurrencyEffectiveCost.
+    CREATE VIEW focus_costs AS
+    WITH priced AS (
+        SELECT c.*, a.account_id, a.account_name,
+               CASE c.provider WHEN 'anthropic' THEN c.amount_nanos ELSE (
+                   SELECT CASE WHEN c.amount_nanos < 0 THEN -1 ELSE 1 END * (i + (r > 500000000 OR (r = 500000000 AND i % 2 = 1)))
+                   FROM (SELECT aw * pw * 1000000000 + aw * pf + af * pw + (af * pf) / 1000000000 AS i,
+                                (af * pf) % 1000000000 AS r
+                         FROM (SELECT abs(c.amount_nanos) / 1000000000 AS aw, abs(c.amount_nanos) % 1000000000 AS af,
+                                      a.credit_price_nanos / 1000000000 AS pw, a.credit_price_nanos % 1000000000 AS pf)
+                         WHERE pw IS NOT NULL)
+               ) END AS billed_nanos
+        FROM costs c LEFT JOIN accounts a ON a.provider = c.provider AND a.org = c.org
+    ), shown AS (
+        SELECT p.*,
+               CASE WHEN billed_nanos IS NULL THEN NULL ELSE
+                   CASE WHEN billed_nanos < 0 THEN '-' ELSE '' END || (abs(billed_nanos) / 1000000000) || '.'
+                   || substr('000000000' || (abs(billed_nanos) % 1000000000), -9) END AS billed_text,
+               CASE provider WHEN 'anthropic' THEN 'Anthropic' ELSE 'ClickHouse' END AS provider_name
+        FROM priced p
+    )
+    SELECT
+        billed_text                                               AS BilledCost,
+        COALESCE(account_id, org)                                 AS BillingAccountId,
+        COALESCE(account_name, org)                               AS BillingAccountName,
+        'USD'                                                     AS BillingCurrency,
+        date(day, 'start of month', '+1 month') || 'T00:00:00Z'   AS BillingPeriodEnd,
+        date(day, 'start of month') || 'T00:00:00Z'               AS BillingPeriodStart,
+        'Usage'                                                   AS ChargeCategory,
+        NULL                                                      AS ChargeClass,
+        item                                                      AS ChargeDescription,
+        'Usage-Based'                                             AS ChargeFrequency,
+        date(day, '+1 day') || 'T00:00:00Z'                       AS ChargePeriodEnd,
+        day || 'T00:00:00Z'                                       AS ChargePeriodStart,
+        billed_text                                               AS ContractedCost,
+        billed_text                                               AS EffectiveCost,
+        NULL                                                      AS InvoiceId,
+        provider_name                                             AS InvoiceIssuerName,
+        billed_text                                               AS ListCost,
+        NULL                                                      AS PricingQuantity,
+        NULL                                                      AS PricingUnit,
+        provider_name                                             AS ProviderName,
+        provider_name                                             AS PublisherName,
+        CASE provider WHEN 'anthropic' THEN 'AI and Machine Learning' ELSE 'Databases' END AS ServiceCategory,
+        CASE provider WHEN 'anthropic' THEN 'Claude API' ELSE 'ClickHouse Cloud' END AS ServiceName,
+        CASE provider WHEN 'anthropic' THEN 'Generative AI' ELSE 'Other (Databases)' END AS ServiceSubcategory,
+        CASE provider WHEN 'anthropic' THEN scope_id ELSE data_warehouse_id END AS SubAccountId,
+        CASE provider WHEN 'anthropic' THEN scope_name
+             ELSE (SELECT w.name FROM data_warehouses w WHERE w.org = shown.org AND w.data_warehouse_id = shown.data_warehouse_id)
+        END                                                       AS SubAccountName,
+        entity_id                                                 AS ResourceId,
+        entity_name                                               AS ResourceName,
+        entity_type                                               AS ResourceType,
+        COALESCE(metric, token_type, cost_type)                   AS SkuMeter,
+        CASE provider WHEN 'clickhouse' THEN 'CHC' END            AS PricingCurrency,
+        CASE provider WHEN 'clickhouse' THEN
+             CASE WHEN instr(amount, '.') = 0 THEN amount || '.0' ELSE amount END
+        END                                                       AS PricingCurrencyEffectiveCost,
+        provider                                                  AS x_Provider,
+        org                                                       AS x_Org,
+        day                                                       AS x_Day,
+        line_key                                                  AS x_LineKey,
+        amount                                                    AS x_Amount,
+        amount_nanos                                              AS x_AmountNanos,
+        billed_nanos                                              AS x_BilledNanos,
+        is_final                                                  AS x_IsFinal,
+        item                                                      AS x_ChargeDescription,
+        model                                                     AS x_Model,
+        service_tier                                              AS x_ServiceTier,
+        inference_geo                                             AS x_InferenceGeo
+    FROM shown;
     """
 
     static let v1 = """

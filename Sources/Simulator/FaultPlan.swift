@@ -5,6 +5,9 @@ public enum SimTarget: Sendable, Hashable {
     case any
     case anthropic
     case clickhouse
+    /// The names endpoints (organization, workspaces, services) of either
+    /// provider; every other target means the cost endpoints only.
+    case names
 }
 
 /// A misbehaviour of a provider, applied to one request.
@@ -100,13 +103,14 @@ public struct FaultPlan: Sendable, Hashable {
     }
 
     /// Takes the fault for the next request of `provider`, if one is planned.
-    mutating func take(for provider: Provider, requestNumber: Int, seed: UInt64) -> SimProviderFault? {
+    mutating func take(for provider: Provider, names: Bool = false, requestNumber: Int, seed: UInt64) -> SimProviderFault? {
         if let i = queue.firstIndex(where: { entry in
             entry.remaining > 0 && entry.fault.applies(to: provider) && {
                 switch entry.target {
-                case .any: true
-                case .anthropic: provider == .anthropic
-                case .clickhouse: provider == .clickhouse
+                case .any: !names
+                case .anthropic: !names && provider == .anthropic
+                case .clickhouse: !names && provider == .clickhouse
+                case .names: names
                 }
             }()
         }) {
@@ -115,7 +119,7 @@ public struct FaultPlan: Sendable, Hashable {
             if queue[i].remaining <= 0 { queue.remove(at: i) }
             return fault
         }
-        guard randomFaultPerMille > 0 else { return nil }
+        guard randomFaultPerMille > 0, !names else { return nil }
         let h = SimHash(seed).with("random-fault").with(requestNumber)
         guard h.below(1000) < randomFaultPerMille else { return nil }
         switch h.with("kind").below(4) {

@@ -18,6 +18,11 @@ public struct RecordedRequest: Sendable {
     public var fault: SimProviderFault?
     /// Anthropic's `request-id` or ClickHouse's `requestId`.
     public var requestID: String
+    /// Which endpoint; nil for a path that is neither API.
+    public var endpoint: SimEndpoint?
+
+    /// A request for costs (not names).
+    public var isCostRequest: Bool { endpoint?.isCostReport == true }
 
     public func queryValue(_ name: String) -> String? { query.first { $0.name == name }?.value }
 }
@@ -25,6 +30,37 @@ public struct RecordedRequest: Sendable {
 /// Both provider APIs on one loopback port, serving a `SimulatorWorld` that a
 /// test can change while it runs (restate days, move `today`) and misbehaving
 /// on request through a `FaultPlan`.
+/// The endpoints the simulator serves.
+public enum SimEndpoint: Sendable, Hashable {
+    case anthropicCostReport, anthropicOrganization, anthropicWorkspaces
+    case clickhouseUsageCost, clickhouseServices
+
+    init?(path: String) {
+        switch path {
+        case AnthropicAPI.path: self = .anthropicCostReport
+        case NamesAPI.mePath: self = .anthropicOrganization
+        case NamesAPI.workspacesPath: self = .anthropicWorkspaces
+        default:
+            if ClickHouseAPI.organizationID(inPath: path) != nil {
+                self = .clickhouseUsageCost
+            } else if NamesAPI.organizationID(inServicesPath: path) != nil {
+                self = .clickhouseServices
+            } else {
+                return nil
+            }
+        }
+    }
+
+    public var provider: Provider {
+        switch self {
+        case .anthropicCostReport, .anthropicOrganization, .anthropicWorkspaces: .anthropic
+        case .clickhouseUsageCost, .clickhouseServices: .clickhouse
+        }
+    }
+
+    public var isCostReport: Bool { self == .anthropicCostReport || self == .clickhouseUsageCost }
+}
+
 public final class ProviderSimulator: Sendable {
     private struct State {
         var world: SimulatorWorld
@@ -107,6 +143,9 @@ public final class ProviderSimulator: Sendable {
 
     public var requests: [RecordedRequest] { state.withLock { $0.requests } }
 
+    /// The cost requests only: what a sync's plan is about (names requests left out).
+    public var costRequests: [RecordedRequest] { requests.filter(\.isCostRequest) }
+
     public func resetRequests() { state.withLock { $0.requests.removeAll() } }
 
     public func shutdown() async throws {
@@ -116,18 +155,13 @@ public final class ProviderSimulator: Sendable {
     // MARK: - Serving
 
     private func handle(_ request: ServerRequest) -> ServerResponse {
-        let provider: Provider?
-        if request.path == AnthropicAPI.path {
-            provider = .anthropic
-        } else if ClickHouseAPI.organizationID(inPath: request.path) != nil {
-            provider = .clickhouse
-        } else {
-            provider = nil
-        }
+        let endpoint = SimEndpoint(path: request.path)
+        let provider = endpoint?.provider
+        let names = endpoint.map { !$0.isCostReport } ?? false
         let arrival = ContinuousClock.now
         let (world, number, fault, latency) = state.withLock { s in
             s.requestCount += 1
-            var fault = provider.flatMap { s.faults.take(for: $0, requestNumber: s.requestCount, seed: s.world.seed) }
+            var fault = provider.flatMap { s.faults.take(for: $0, names: names, requestNumber: s.requestCount, seed: s.world.seed) }
             if provider == .clickhouse, let (limit, window) = s.enforced {
                 let key = request.header("authorization") ?? ""
                 var recent = (s.arrivals[key] ?? []).filter { arrival - $0 < window }
@@ -138,7 +172,7 @@ public final class ProviderSimulator: Sendable {
             }
             return (s.world, s.requestCount, fault, s.faults.latency)
         }
-        var (response, org, requestID) = respond(to: request, provider: provider, world: world, number: number, fault: fault)
+        var (response, org, requestID) = respond(to: request, endpoint: endpoint, world: world, number: number, fault: fault)
         var delay = latency
         if case .latency(let extra) = fault { delay += extra }
         if delay > .zero { response.fault = .delay(delay) }
@@ -151,7 +185,8 @@ public final class ProviderSimulator: Sendable {
         }
         let record = RecordedRequest(
             method: request.method, path: request.path, query: request.query, provider: provider, org: org,
-            status: response.fault == .dropConnection ? 0 : response.status, fault: fault, requestID: requestID)
+            status: response.fault == .dropConnection ? 0 : response.status, fault: fault, requestID: requestID,
+            endpoint: endpoint)
         state.withLock { s in
             if s.requests.count >= ProviderSimulator.maxRecordedRequests { s.requests.removeFirst(s.requests.count / 10) }
             s.requests.append(record)
@@ -159,9 +194,9 @@ public final class ProviderSimulator: Sendable {
         return response
     }
 
-    private func respond(to request: ServerRequest, provider: Provider?, world: SimulatorWorld, number: Int,
+    private func respond(to request: ServerRequest, endpoint: SimEndpoint?, world: SimulatorWorld, number: Int,
                          fault: SimProviderFault?) -> (ServerResponse, String?, String) {
-        switch provider {
+        switch endpoint?.provider {
         case .anthropic:
             let requestID = "req_sim_" + String(number)
             let org = AnthropicAPI.authenticate(request, in: world)
@@ -178,6 +213,10 @@ public final class ProviderSimulator: Sendable {
             if case .errorInside200(let status) = fault {
                 return (AnthropicAPI.error(200, AnthropicAPI.errorType(for: status), "Simulated \(status) error, inside a 200",
                                            requestID: requestID), org.name, requestID)
+            }
+            if endpoint == .anthropicOrganization { return (NamesAPI.me(org: org, world: world, requestID: requestID), org.name, requestID) }
+            if endpoint == .anthropicWorkspaces {
+                return (NamesAPI.workspaces(request, org: org, world: world, requestID: requestID), org.name, requestID)
             }
             var missingDay: Day?
             if case .missingBucket(let day) = fault { missingDay = day }
@@ -202,7 +241,9 @@ public final class ProviderSimulator: Sendable {
             case .invalid:
                 return (ClickHouseAPI.error(401, "UNAUTHORIZED: Invalid API key or secret.", requestID: requestID), nil, requestID)
             case .ok(let org):
-                guard ClickHouseAPI.organizationID(inPath: request.path) == org.organizationID else {
+                let pathID = endpoint == .clickhouseServices
+                    ? NamesAPI.organizationID(inServicesPath: request.path) : ClickHouseAPI.organizationID(inPath: request.path)
+                guard pathID == org.organizationID else {
                     return (ClickHouseAPI.error(403, "FORBIDDEN: The API key does not have access to this organization.",
                                                 requestID: requestID, headers: rateHeaders), org.name, requestID)
                 }
@@ -214,6 +255,9 @@ public final class ProviderSimulator: Sendable {
                                                        requestID: requestID, headers: rateHeaders)
                     envelope.status = 200
                     return (envelope, org.name, requestID)
+                }
+                if endpoint == .clickhouseServices {
+                    return (NamesAPI.services(org: org, world: world, requestID: requestID, headers: rateHeaders), org.name, requestID)
                 }
                 let response = ClickHouseAPI.respond(to: request, org: org, world: world, requestID: requestID,
                                                      grandTotalMismatch: fault == .grandTotalMismatch,

@@ -56,6 +56,8 @@ public struct SimulatorWorld: Sendable, Hashable {
     /// that ages out keeps the data it had when it locked instead of falling back
     /// to revision 0. Kept up by `ageingFrom(_:)`, which `ProviderSimulator.update` calls.
     var frozenRevisions: [Int: Int] = [:]
+    /// Workspace names changed since the world began, by id (`default` for the default workspace).
+    public var renamedWorkspaces: [String: String] = [:]
 
     public init(seed: UInt64, today: Day, anthropicOrgs: [SimAnthropicOrg] = [], clickhouseOrgs: [SimClickHouseOrg] = [],
                 unlockedDays: Int = 3, revision: Int = 0) {

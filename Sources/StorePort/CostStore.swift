@@ -39,4 +39,13 @@ public protocol CostStore: Sendable {
     func revisions(_ key: OrgKey, in range: DayRange?) async throws -> [Revision]
     /// Everything `costsync status` shows about one org.
     func state(of key: OrgKey, since start: Day, now: Timestamp) async throws -> OrgSyncState
+
+    /// The org's provider account, and when its names were last refreshed; nil before the first fetch.
+    func account(_ key: OrgKey) async throws -> StoredAccount?
+    /// Writes the account (and the config's price per credit beside it).
+    func saveAccount(_ key: OrgKey, _ account: ProviderAccount, at time: Timestamp) async throws
+    /// Upserts the org's workspaces or services (never deletes: old costs point
+    /// at archived ones), fills `scope_name` of the org's Anthropic rows from
+    /// them, and marks the names refreshed, in one transaction.
+    func saveNames(_ key: OrgKey, _ names: OrgNames, at time: Timestamp) async throws
 }

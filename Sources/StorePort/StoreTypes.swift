@@ -196,3 +196,14 @@ public struct Revision: Sendable, Equatable {
     /// New minus old, exact.
     public var deltaNanos: Int64 { (newNanos ?? 0) - (oldNanos ?? 0) }
 }
+
+/// An org's account as stored, with the time its names were last refreshed.
+public struct StoredAccount: Sendable, Equatable {
+    public var account: ProviderAccount
+    public var namesRefreshedAt: Timestamp?
+
+    public init(account: ProviderAccount, namesRefreshedAt: Timestamp?) {
+        self.account = account
+        self.namesRefreshedAt = namesRefreshedAt
+    }
+}

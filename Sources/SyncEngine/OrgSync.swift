@@ -115,6 +115,7 @@ struct OrgSync {
                 }
             }
             outcome.summary = await tally.total
+            await refreshNames(logger: logger)
             try await warnAboutLongPendingDays(today: today, logger: logger)
             if let firstError { throw firstError }
             if rechecking { try await store.recordRecheck(key, on: today) }

@@ -97,7 +97,7 @@ struct AppTests {
             let app = try w.app(startDate: today.advanced(by: -5))
             try await app.checkConfig(online: true)
             #expect(w.captured.out.contains("acme-ai: ok") && w.captured.out.contains("acme-analytics: ok"), "\(w.captured.out)")
-            let probe = try #require(w.simulator.requests.first { $0.provider == .anthropic })
+            let probe = try #require(w.simulator.costRequests.first { $0.provider == .anthropic })
             #expect(probe.queryValue("starting_at")?.hasPrefix("\(today)") == true, "\(probe.query)")
         }
     }

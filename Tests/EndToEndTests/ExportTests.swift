@@ -118,16 +118,36 @@ extension EndToEnd {
                     if provider == "clickhouse" {
                         #expect(f[try at("PricingCurrency")] == "CHC")
                         let credits = try Money.parse(f[try at("x_Amount")])
-                        #expect(try Money.parse(billed) == credits.multiplied(by: price))
+                        // Credits × price, to the nano-dollar, half to even: worked out here by hand.
+                        let product = Int128(Int64(f[try at("x_AmountNanos")])!) * price.significand
+                        let divisor = (0..<price.scale).reduce(Int128(1)) { r, _ in r * 10 }
+                        var nanos = product / divisor
+                        let twice = (product % divisor).magnitude * 2
+                        if twice > divisor.magnitude || (twice == divisor.magnitude && nanos % 2 != 0) { nanos += product < 0 ? -1 : 1 }
+                        #expect(try Money.parse(billed).nanos == Int64(nanos), "\(billed) for \(credits) credits")
                         #expect(try Money.parse(f[try at("PricingCurrencyEffectiveCost")]) == credits)
                         #expect(f[try at("BillingAccountId")] == fx.world.clickhouseOrg(named: f[try at("x_Org")])?.organizationID)
                     } else {
-                        #expect(try Money.parse(billed) == Money.parse(f[try at("x_Amount")]))
+                        #expect(try Money.parse(billed).nanos == Int64(f[try at("x_AmountNanos")])!)
                         #expect(f[try at("PricingCurrency")].isEmpty)
                     }
                     #expect(f[try at("ChargeDescription")].unicodeScalars.allSatisfy(\.isASCII))
                 }
                 #expect(focusSums == expected)
+                // The shell's view says the same as the export, row for row (the daemon wrote the price).
+                let viewRows = try fx.withDatabase { db in
+                    try db.query("""
+                        SELECT x_Provider, x_Org, x_Day, x_LineKey, BilledCost, BillingAccountId, SubAccountId, SubAccountName,
+                               PricingCurrencyEffectiveCost
+                        FROM focus_costs ORDER BY x_Provider, x_Org, x_Day, x_LineKey
+                        """) { row in (0..<9).map { row.text(Int32($0)) ?? "" }.joined(separator: "|") }
+                }
+                let exportRows = try focus.dropFirst().map { line in
+                    let f = csvFields(line)
+                    return try ["x_Provider", "x_Org", "x_Day", "x_LineKey", "BilledCost", "BillingAccountId", "SubAccountId",
+                                "SubAccountName", "PricingCurrencyEffectiveCost"].map { f[try at($0)] }.joined(separator: "|")
+                }
+                #expect(viewRows == exportRows.sorted())
                 let leftovers = try FileManager.default.contentsOfDirectory(atPath: fx.directory.path).filter { $0.hasSuffix(".tmp") }
                 #expect(leftovers.isEmpty)
             }

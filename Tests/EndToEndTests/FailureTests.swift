@@ -34,7 +34,7 @@ extension EndToEnd {
                     #expect(c.lastError == nil && c.consecutiveFailures == 0, "\(org.name): \(c)")
                 }
                 // Only one request for the bad key: a 401 is not retried.
-                let bad = fx.simulator.requests.filter { $0.provider == .anthropic && $0.org == nil }
+                let bad = fx.simulator.costRequests.filter { $0.provider == .anthropic && $0.org == nil }
                 #expect(bad.count == 1, "\(bad.count) requests with the wrong key")
 
                 // status is a monitoring check: a failing org makes it exit 1, and names the problem.

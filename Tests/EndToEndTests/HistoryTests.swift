@@ -123,16 +123,16 @@ extension EndToEnd {
                 #expect(try fx.count("SELECT COUNT(*) FROM cost_revisions WHERE was_final = 1 AND org = 'acme-ai' AND day = ?1",
                                      [.text("\(settled)")]) > 0)
                 #expect(try fx.count("SELECT COUNT(*) FROM sync_fetches WHERE kind = 'recheck'") == 4)
-                let starts = fx.simulator.requests.filter { $0.provider == .anthropic }.compactMap { $0.queryValue("starting_at") }
+                let starts = fx.simulator.costRequests.filter { $0.provider == .anthropic }.compactMap { $0.queryValue("starting_at") }
                 #expect(!starts.isEmpty && starts.allSatisfy { $0 >= today.advanced(by: -7).startTimestamp }, "\(starts)")
                 // One request per org, re-check included.
-                #expect(fx.simulator.requests.filter { $0.provider != nil }.count == 4)
+                #expect(fx.simulator.costRequests.filter { $0.provider != nil }.count == 4)
                 try expectSumsCheckOut(fx, "after the re-check")
 
                 // Once a day: the next poll today asks from the cursor again.
                 fx.simulator.resetRequests()
                 try await fx.runOK(["run", "--once"])
-                let later = fx.simulator.requests.filter { $0.provider == .anthropic }.compactMap { $0.queryValue("starting_at") }
+                let later = fx.simulator.costRequests.filter { $0.provider == .anthropic }.compactMap { $0.queryValue("starting_at") }
                 #expect(later.allSatisfy { $0 >= today.advanced(by: -3).startTimestamp }, "\(later)")
                 let status = try await fx.runOK(["status", "--json"])
                 #expect(status.stdout.contains("\"last_final_day_change_at\" : \"\(today)T12:00:00Z\""), "\(status.stdout.prefix(3000))")

@@ -59,7 +59,7 @@ extension EndToEnd {
                 #expect(try fx.count("SELECT COUNT(*) FROM sync_days") == 4 * range.count)
                 // Resuming fetched exactly the days that were not final yet: no final day twice.
                 var made: [String: Int] = [:]
-                for request in fx.simulator.requests where request.provider != nil { made[request.org ?? "?", default: 0] += 1 }
+                for request in fx.simulator.costRequests where request.provider != nil { made[request.org ?? "?", default: 0] += 1 }
                 #expect(made == expected, "requests per org of the resumed backfill")
             }
         }

@@ -102,7 +102,7 @@ extension EndToEnd {
                 let result = try await fx.runOK(["backfill", "--from", "\(first)", "--to", "\(today)", "--provider", "anthropic"])
                 #expect(result.stderr.contains("passed the response cap"), "\(result.stderr)")
                 expectNoProblems(try fx.mismatches(in: DayRange(first, today), orgs: [(.anthropic, "acme-ai")]), "after the backfill")
-                let limits = fx.simulator.requests.compactMap { $0.queryValue("limit").flatMap(Int.init) }
+                let limits = fx.simulator.costRequests.compactMap { $0.queryValue("limit").flatMap(Int.init) }
                 #expect(limits.first == 31)
                 #expect(limits.last.map { $0 <= 3 } == true, "\(limits)")
                 // What worked is remembered: after the first shrink, never 31 again.
@@ -118,7 +118,7 @@ extension EndToEnd {
                 try await fx.runOK(["backfill", "--from", "\(first)", "--to", "\(today)", "--provider", "anthropic"],
                                    timeout: .seconds(300))
                 expectNoProblems(try fx.mismatches(in: DayRange(first, today), orgs: [(.anthropic, "acme-ai")]), "after the backfill")
-                let limits = fx.simulator.requests.compactMap { $0.queryValue("limit").flatMap(Int.init) }
+                let limits = fx.simulator.costRequests.compactMap { $0.queryValue("limit").flatMap(Int.init) }
                 #expect(limits.contains { $0 <= 2 }, "pages never shrank: \(limits)")
             }
         }
@@ -149,7 +149,7 @@ extension EndToEnd {
             try await Fixture.with(world, sync: SyncSection(startDate: first)) { fx in
                 fx.simulator.enforceClickHouseRateLimit(10, per: .seconds(10))
                 try await fx.runOK(["backfill", "--from", "\(first)", "--to", "\(today)"], timeout: .seconds(300))
-                let statuses = fx.simulator.requests.filter { $0.provider == .clickhouse }.map(\.status)
+                let statuses = fx.simulator.costRequests.filter { $0.provider == .clickhouse }.map(\.status)
                 #expect(statuses.count >= 30)
                 #expect(!statuses.contains(429), "429s: \(statuses.filter { $0 == 429 }.count)")
                 expectNoProblems(try fx.mismatches(in: DayRange(first, today)), "after the backfill")

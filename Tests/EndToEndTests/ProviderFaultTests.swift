@@ -23,7 +23,7 @@ extension EndToEnd {
                 fx.simulator.setFaults(plan)
                 let result = try await fx.runOK(["run", "--once"], timeout: .seconds(120))
                 #expect(fx.simulator.faults.queue.isEmpty, "not every planned fault was served: \(fx.simulator.faults.queue)")
-                let faulted = fx.simulator.requests.filter { $0.fault != nil }
+                let faulted = fx.simulator.costRequests.filter { $0.fault != nil }
                 #expect(faulted.count == 7, "\(faulted.map { "\($0.org ?? "-"): \(String(describing: $0.fault))" })")
                 expectNoProblems(try fx.mismatches(in: DayRange(first, today)), "after retried faults\n\(result.stderr.suffix(3000))")
                 for org in fx.orgs {
@@ -106,14 +106,14 @@ extension EndToEnd {
             try await Fixture.with(smallWorld(today: today, linesPerDay: 10), sync: SyncSection(startDate: first)) { fx in
                 // A --to in the future is clamped to today: those days do not exist yet.
                 try await fx.runOK(["backfill", "--from", "\(first)", "--to", "\(today.advanced(by: 10))", "--org", "globex-ai"])
-                #expect(Set(fx.simulator.requests.compactMap(\.org)) == ["globex-ai"])
+                #expect(Set(fx.simulator.costRequests.compactMap(\.org)) == ["globex-ai"])
                 #expect(try fx.count("SELECT COUNT(DISTINCT org) FROM sync_days") == 1)
                 expectNoProblems(try fx.mismatches(in: DayRange(first, today), orgs: [(.anthropic, "globex-ai")]), "--org globex-ai")
                 #expect(try fx.count("SELECT COUNT(*) FROM sync_days WHERE day > ?1", [.text(today.description)]) == 0)
 
                 fx.simulator.resetRequests()
                 try await fx.runOK(["backfill", "--from", "\(first)", "--to", "\(today)", "--provider", "clickhouse"])
-                #expect(Set(fx.simulator.requests.compactMap(\.org)) == ["acme-analytics", "globex-warehouse"])
+                #expect(Set(fx.simulator.costRequests.compactMap(\.org)) == ["acme-analytics", "globex-warehouse"])
                 expectNoProblems(try fx.mismatches(in: DayRange(first, today), orgs: fx.orgs.filter { $0.name != "acme-ai" }),
                                  "--provider clickhouse")
                 #expect(try fx.count("SELECT COUNT(*) FROM costs WHERE org = 'acme-ai'") == 0)
@@ -121,7 +121,7 @@ extension EndToEnd {
                 // Final days already stored are skipped: only the unsettled tail is asked for again.
                 fx.simulator.resetRequests()
                 try await fx.runOK(["backfill", "--from", "\(first)", "--to", "\(today)", "--org", "globex-ai"])
-                let again = fx.simulator.requests.filter { $0.org == "globex-ai" }
+                let again = fx.simulator.costRequests.filter { $0.org == "globex-ai" }
                 #expect(again.count == 1)
                 #expect(again.first?.queryValue("starting_at") == today.advanced(by: -3).startTimestamp, "\(again.map(\.query))")
 

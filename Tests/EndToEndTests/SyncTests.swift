@@ -62,7 +62,7 @@ extension EndToEnd {
 
                 fx.simulator.resetRequests()
                 try await fx.runOK(["run", "--once"])
-                let requests = fx.simulator.requests.filter { $0.provider != nil }
+                let requests = fx.simulator.costRequests.filter { $0.provider != nil }
                 for org in fx.orgs {
                     let cursor = try #require(cursors[org.name])
                     #expect(cursor >= today.advanced(by: -(settle + 1)), "\(org.name): cursor \(cursor) is too far back")
@@ -196,7 +196,7 @@ extension EndToEnd {
                 #expect(firstPass, "\(result)")
                 #expect(polledAgain, "the restatement never arrived: \(result)")
                 #expect(result.exitedNormally && result.status == 0, "\(result)")
-                let second = fx.simulator.requests.filter { $0.provider != nil }
+                let second = fx.simulator.costRequests.filter { $0.provider != nil }
                 #expect(Set(second.compactMap(\.org)) == Set(orgs.map(\.name)))
                 #expect(second.count == orgs.count, "one request per org per poll: \(second.count)")
                 expectNoProblems(try fx.mismatches(in: DayRange(first, today), lineDays: Set(DayRange(today.advanced(by: -2), today))),
