@@ -136,3 +136,21 @@ struct Demo: AsyncParsableCommand {
         try await exitOnError { try await CostsyncApp.demo(database: database, days: days, clock: clock, logger: logger) }
     }
 }
+
+struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A month's spend as one self-contained HTML page: per day per org, against last month, top workspaces, models and metrics.")
+
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "The month, YYYY-MM (UTC); the current month by default.") var month: ReportMonth?
+    @Option(help: "Write to this file (replaced atomically) instead of standard output.") var output: String?
+
+    func run() async throws {
+        let app = try options.app()
+        try await exitOnError { try await app.report(month: month, output: output) }
+    }
+}
+
+extension ReportMonth: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
