@@ -32,7 +32,8 @@ extension CostsyncApp {
             OrgConfig(name: $0.name, provider: .anthropic, baseURL: simulator.baseURL, credentials: .anthropic(adminKey: Secret($0.adminKey)))
         } + world.clickhouseOrgs.map {
             OrgConfig(name: $0.name, provider: .clickhouse, baseURL: simulator.baseURL,
-                      credentials: .clickhouse(organizationID: $0.organizationID, keyID: Secret($0.keyID), keySecret: Secret($0.keySecret)))
+                      credentials: .clickhouse(organizationID: $0.organizationID, keyID: Secret($0.keyID), keySecret: Secret($0.keySecret)),
+                      creditPrice: try? Money.parse(SimulatorWorld.demoCreditPrice))
         }
         let first = today.advanced(by: -(days - 1))
         let config = CostsyncConfig(file: "(demo)", databasePath: database,

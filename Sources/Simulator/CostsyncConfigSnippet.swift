@@ -22,6 +22,9 @@ extension SimulatorWorld {
     }
 
     /// A costsync config for this world served at `baseURL`.
+    /// The USD price per credit the demo and `costsync-sim`'s config use (made up).
+    public static let demoCreditPrice = "0.2245"
+
     public func costsyncConfigTOML(baseURL: String, database: String = "./costsync-sim.sqlite") -> String {
         func q(_ s: String) -> String {
             "\"" + s.replacingBackslashesAndQuotes() + "\""
@@ -38,6 +41,7 @@ extension SimulatorWorld {
             out += "key_id_env = \(q(SimulatorWorld.environmentName(org: org.name, "KEY_ID")))\n"
             out += "key_secret_env = \(q(SimulatorWorld.environmentName(org: org.name, "KEY_SECRET")))\n"
             out += "base_url = \(q(baseURL))\n"
+            out += "credit_price = \(q(SimulatorWorld.demoCreditPrice))\n"
         }
         return out
     }
