@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // TLS: PostgreSQL's sslmode, and the shared HTTP client's extra CA file.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The C-interop layer: the system's libsqlite3, nothing vendored.
@@ -41,6 +44,21 @@ let package = Package(
         .target(name: "StorePort", dependencies: ["CostModel"], swiftSettings: settings),
         // The SQLite adapter of the port: the schema and the partition-replacing write path.
         .target(name: "SQLiteStore", dependencies: ["SQLite", "CostModel", "StorePort"], swiftSettings: settings),
+        // A throwaway PostgreSQL cluster (initdb, pg_ctl) for the tests and the bench (issue 13).
+        .target(name: "PostgresScratch", dependencies: ["PostgresStore"], swiftSettings: settings),
+        // The PostgreSQL adapter of the port (issue 13): the same semantics, for a shared database.
+        .target(
+            name: "PostgresStore",
+            dependencies: [
+                "CostModel", "StorePort",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
         // A pull parser over JSON bytes that hands numbers over as text.
         .target(name: "JSONScanner", swiftSettings: settings),
         // The metric names and labels, recorded through swift-metrics only.
@@ -69,6 +87,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: settings
         ),
@@ -108,13 +127,25 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // Budgets, anomalies and webhook delivery (issue 14): evaluated after each pass, delivered beside the sync.
+        .target(
+            name: "Alerts",
+            dependencies: [
+                "CostModel", "StorePort", "Config",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: settings
+        ),
         // The composition root: given a validated config, a clock and a logger,
         // the store, the clients and every command's action, callable in-process.
         .target(
             name: "CostsyncApp",
             dependencies: [
-                "CostModel", "Config", "StorePort", "SQLiteStore", "ProviderHTTP", "AnthropicProvider", "ClickHouseProvider",
-                "SyncEngine", "SystemdSupport", "Simulator", "CostsyncMetrics", "LoopbackHTTP",
+                "CostModel", "Config", "StorePort", "SQLiteStore", "PostgresStore", "ProviderHTTP", "AnthropicProvider", "ClickHouseProvider",
+                "SyncEngine", "SystemdSupport", "Simulator", "CostsyncMetrics", "LoopbackHTTP", "Alerts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -149,6 +180,13 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "StorageTests", dependencies: ["SQLite", "StorePort", "SQLiteStore", "CostModel", "CSQLite"], swiftSettings: settings),
+        // The PostgreSQL store against a throwaway cluster, and costsync end to end on it (issue 13).
+        .testTarget(
+            name: "PostgresStoreTests",
+            dependencies: ["PostgresStore", "PostgresScratch", "SQLiteStore", "SQLite", "StorePort", "CostModel", "Simulator",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
+        ),
         .testTarget(name: "CostModelTests", dependencies: ["CostModel", "JSONScanner"], swiftSettings: settings),
         .testTarget(
             name: "ProviderTests",
@@ -171,6 +209,14 @@ let package = Package(
             name: "AppTests",
             dependencies: ["CostsyncApp", "Config", "CostModel", "StorePort", "SQLiteStore", "Simulator",
                            .product(name: "Logging", package: "swift-log")],
+            swiftSettings: settings
+        ),
+        // Issue 14: budgets, anomalies and webhooks against the simulator and a loopback receiver.
+        .testTarget(
+            name: "AlertsTests",
+            dependencies: ["Alerts", "CostsyncApp", "Config", "CostModel", "StorePort", "SQLiteStore", "Simulator", "LoopbackHTTP",
+                           "SQLite", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: settings
         ),
         .testTarget(

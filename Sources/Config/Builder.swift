@@ -11,14 +11,15 @@ struct Builder {
 
     init(secrets: SecretReader) { self.secrets = secrets }
 
-    static let topLevelKeys = ["database", "sync", "history", "metrics", "anthropic", "clickhouse"]
+    static let topLevelKeys = ["database", "sync", "history", "metrics", "anthropic", "clickhouse", "budget", "notify", "alerts", "http", "postgres"]
     static let historyKeys = ["keep_fetches_days"]
     static let metricsKeys = ["listen", "textfile"]
     static let syncKeys = ["poll_interval", "start_date", "settle_days", "max_concurrent_orgs", "max_pending_days",
                            "max_response_bytes", "recheck_days"]
-    static let anthropicKeys = ["name", "admin_key_env", "admin_key_file", "base_url"]
+    static let anthropicKeys = ["name", "admin_key_env", "admin_key_file", "base_url", "enabled", "start_date"]
     static let clickhouseKeys = [
         "name", "organization_id", "key_id_env", "key_id_file", "key_secret_env", "key_secret_file", "base_url", "credit_price",
+        "enabled", "start_date",
     ]
 
     mutating func build(_ root: TOMLTable, file: String) throws(KeyProblem) -> CostsyncConfig {
@@ -76,7 +77,12 @@ struct Builder {
         guard !orgs.isEmpty else {
             throw KeyProblem("", "no org is configured; add at least one [[anthropic]] or [[clickhouse]] table")
         }
-        return CostsyncConfig(file: file, databasePath: databasePath, sync: sync, metrics: metrics, orgs: orgs)
+        // Issue 14: [[budget]], [[notify]], [alerts] (see AlertSettings.swift).
+        var config = CostsyncConfig(file: file, databasePath: databasePath, sync: sync, metrics: metrics, orgs: orgs)
+        config.alerting = try alerting(root, orgs: orgs)
+        config.postgres = try postgres(root)  // issue 13: [postgres], see PostgresSettings.swift
+        config.http = try httpSettings(root, environment: secrets.environment)  // [http] and the proxy variables
+        return config
     }
 
     // MARK: [metrics]
@@ -133,23 +139,7 @@ struct Builder {
             sync.pollInterval = interval
         }
 
-        if let value = t.table["start_date"] {
-            let usage = "write a UTC date as \"YYYY-MM-DD\", e.g. \"2025-01-01\""
-            if let date = value.date {
-                // A bare TOML date (start_date = 2025-01-01) is as clear as a string.
-                guard let day = Day(year: date.year, month: date.month, day: date.day) else {
-                    throw KeyProblem(t.keyPath("start_date"), "is not a valid date; " + usage)
-                }
-                sync.startDate = day
-            } else if let text = value.string {
-                guard let day = Day(text) else {
-                    throw KeyProblem(t.keyPath("start_date"), "'\(Secret.showable(text, limit: 40) ?? "…")' is not a date; " + usage)
-                }
-                sync.startDate = day
-            } else {
-                throw t.typeMismatch("start_date", expected: "a date \"YYYY-MM-DD\"", found: value)
-            }
-        }
+        if let day = try t.day("start_date") { sync.startDate = day }
 
         if let n = try wholeNumber(t, "settle_days", in: SyncSettings.settleDaysRange, default: SyncSettings.defaultSettleDays) {
             sync.settleDays = n
@@ -269,6 +259,9 @@ struct Builder {
             }
             creditPrice = price
         }
-        return OrgConfig(name: name, provider: provider, baseURL: baseURL, credentials: credentials, creditPrice: creditPrice)
+        var config = OrgConfig(name: name, provider: provider, baseURL: baseURL, credentials: credentials, creditPrice: creditPrice)
+        config.enabled = try t.bool("enabled") ?? true
+        config.startDate = try t.day("start_date")
+        return config
     }
 }

@@ -17,6 +17,12 @@ public struct CostsyncConfig: Sendable, Equatable {
     public var metrics: MetricsSettings
     /// Every org, in file order: all `[[anthropic]]` tables, then all `[[clickhouse]]`.
     public var orgs: [OrgConfig]
+    /// `[[budget]]`, `[[notify]]` and `[alerts]` (see `AlertSettings.swift`); empty when absent.
+    public var alerting = AlertingConfig()
+    /// `[postgres]` (see `PostgresSettings.swift`): when set, PostgreSQL is the store and `databasePath` is unused.
+    public var postgres: PostgresSettings?
+    /// `[http] ca_file` and the proxy from the environment (see `HTTPSettings.swift`).
+    public var http = HTTPSettings()
 
     /// Where the database goes when `database` is not set: systemd's
     /// `StateDirectory=costsync` (see `systemd/costsync.service`).
@@ -30,6 +36,12 @@ public struct CostsyncConfig: Sendable, Equatable {
         self.metrics = metrics
         self.orgs = orgs
     }
+
+    /// The orgs `run` and `backfill` sync: every org not `enabled = false`.
+    public var syncedOrgs: [OrgConfig] { orgs.filter(\.enabled) }
+
+    /// Where an org's history starts: its own `start_date`, else `[sync]`'s.
+    public func startDate(of org: OrgConfig) -> Day { org.startDate ?? sync.startDate }
 }
 
 /// The `[metrics]` table.
@@ -144,6 +156,10 @@ public struct OrgConfig: Sendable, Equatable {
     /// `credit_price` (ClickHouse): USD per credit, your contract's rate, exact;
     /// FOCUS exports bill credits in USD with it.
     public var creditPrice: Money?
+    /// `enabled = false`: kept in the config (its rows stay readable) but not synced.
+    public var enabled = true
+    /// The org's own `start_date`, overriding `[sync]`'s.
+    public var startDate: Day?
 
     public static let defaultAnthropicBaseURL = "https://api.anthropic.com"
     public static let defaultClickHouseBaseURL = "https://api.clickhouse.cloud"

@@ -1,4 +1,5 @@
 import TOMLKit
+import CostModel
 
 /// Reads the keys of one TOML table by name, with errors that name the key's full
 /// dotted path and the type that was found.
@@ -39,6 +40,31 @@ struct TableReader {
         guard let value = table[key] else { return nil }
         guard let text = value.string else { throw typeMismatch(key, expected: "a string", found: value) }
         return text
+    }
+
+    func bool(_ key: String) throws(KeyProblem) -> Bool? {
+        guard let value = table[key] else { return nil }
+        guard let b = value.bool else { throw typeMismatch(key, expected: "true or false", found: value) }
+        return b
+    }
+
+    /// A UTC date, as a TOML date (`2025-01-01`) or a string (`"2025-01-01"`).
+    func day(_ key: String) throws(KeyProblem) -> Day? {
+        guard let value = table[key] else { return nil }
+        let usage = "write a UTC date as \"YYYY-MM-DD\", e.g. \"2025-01-01\""
+        if let date = value.date {
+            guard let day = Day(year: date.year, month: date.month, day: date.day) else {
+                throw KeyProblem(keyPath(key), "is not a valid date; " + usage)
+            }
+            return day
+        }
+        if let text = value.string {
+            guard let day = Day(text) else {
+                throw KeyProblem(keyPath(key), "'\(Secret.showable(text, limit: 40) ?? "…")' is not a date; " + usage)
+            }
+            return day
+        }
+        throw typeMismatch(key, expected: "a date \"YYYY-MM-DD\"", found: value)
     }
 
     func int(_ key: String) throws(KeyProblem) -> Int? {

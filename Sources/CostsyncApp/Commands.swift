@@ -34,7 +34,7 @@ extension CostsyncApp {
 
     /// `costsync run [--once]`.
     public func run(once: Bool) async throws {
-        let store = try openStore()
+        let store = try await openStore()
         logger.info("costsync started", metadata: [
             "orgs": "\(config.orgs.count)", "database": "\(config.databasePath)", "version": "\(costsyncVersion)",
         ])
@@ -44,15 +44,20 @@ extension CostsyncApp {
             let metrics = MetricsExport(settings: config.metrics, logger: logger)
             metrics.metrics.buildInfo(version: costsyncVersion)
             // Gauges of an org start from what the database holds, not from zero.
-            await metrics.refresh(orgs: config.orgs, store: store, now: clock.now)
+            await metrics.refresh(orgs: config.syncedOrgs, store: store, now: clock.now)
             export = metrics
             if let address = config.metrics.listen {
                 listener = try await startListener(address, metrics: metrics, store: store)
             }
         }
         defer { if let listener { Task { try? await listener.shutdown() } } }
-        let outcomes = try await runService(once ? .once(.poll) : .every(config.sync.pollInterval), orgs: config.orgs, store: store,
-                                            metrics: export)
+        for org in config.orgs where !org.enabled {
+            logger.notice("org disabled in the config (enabled = false); not synced, its rows stay", metadata: [
+                "provider": "\(org.provider)", "org": "\(org.name)",
+            ])
+        }
+        let outcomes = try await runService(once ? .once(.poll) : .every(config.sync.pollInterval), orgs: config.syncedOrgs, store: store,
+                                            metrics: export, alerting: true)
         // An org that failed fails `--once`; a pass cut short by SIGTERM (a
         // timer unit being stopped) is not a failure of the run.
         if once && !report(outcomes) && outcomes.contains(where: { $0.error != nil }) { throw AppError.failed(nil) }
@@ -100,9 +105,9 @@ extension CostsyncApp {
     /// Every org's health, by the rule `costsync status` exits by.
     func health(store: any CostStore) async -> [OrgHealth] {
         var out: [OrgHealth] = []
-        for org in config.orgs {
+        for org in config.syncedOrgs {
             let key = OrgKey(org.provider, org.name)
-            let state = (try? await store.state(of: key, since: config.sync.startDate, now: clock.now)) ?? OrgSyncState(key: key)
+            let state = (try? await store.state(of: key, since: config.startDate(of: org), now: clock.now)) ?? OrgSyncState(key: key)
             out.append(health(of: state))
         }
         return out
@@ -114,14 +119,18 @@ extension CostsyncApp {
 
     /// `costsync backfill`: the orgs named (all by default) of `provider` (any by default).
     public func backfill(_ range: DayRange, orgs names: [String] = [], provider: Provider? = nil) async throws {
-        let orgs = try selectOrgs(names, provider: provider)
+        let selected = try selectOrgs(names, provider: provider)
+        if let off = selected.first(where: { !$0.enabled && names.contains($0.name) }) {
+            throw AppError.failed("costsync: org '\(off.name)' has enabled = false in \(config.file); enable it to backfill it")
+        }
+        let orgs = selected.filter(\.enabled)
         guard !orgs.isEmpty else {
             throw AppError.failed("costsync: no org in \(config.file) matches --provider \(provider?.rawValue ?? "") --org \(names.joined(separator: ","))")
         }
         guard range.first <= clock.today else {
             throw AppError.failed("costsync: nothing to backfill: --from \(range.first) is after today (\(clock.today), UTC)")
         }
-        let store = try openStore()
+        let store = try await openStore()
         let reporter = ProgressReporter(console: console, logger: logger)
         logger.info("backfill started", metadata: ["days.from": "\(range.first)", "days.to": "\(range.last)", "orgs": "\(orgs.count)"])
         let outcomes = try await reporter.showing {
@@ -135,7 +144,8 @@ extension CostsyncApp {
     /// first sync there is no database, every org is "never synced", and
     /// status does not create one as a side effect.
     public func status(json: Bool) async throws {
-        var states = config.orgs.map { OrgSyncState(key: OrgKey($0.provider, $0.name)) }
+        var states = config.syncedOrgs.map { OrgSyncState(key: OrgKey($0.provider, $0.name)) }
+        var targets: [TargetHealth] = []  // issue 14: failing [[notify]] targets
         let path = config.databasePath
         let folder = (path as NSString).deletingLastPathComponent
         if !FileManager.default.fileExists(atPath: path) {
@@ -148,13 +158,14 @@ extension CostsyncApp {
             do { store = try SQLiteCostStore(readingFrom: path) } catch {
                 throw AppError.failed("costsync: cannot open the database '\(path)': \(error)")
             }
-            for (i, org) in config.orgs.enumerated() {
-                states[i] = try await store.state(of: OrgKey(org.provider, org.name), since: config.sync.startDate, now: clock.now)
+            for (i, org) in config.syncedOrgs.enumerated() {
+                states[i] = try await store.state(of: OrgKey(org.provider, org.name), since: config.startDate(of: org), now: clock.now)
             }
+            targets = await notifyTargetHealth(store)
         }
         let health = states.map(health(of:))
-        console.print(json ? StatusFormat.json(health) : StatusFormat.text(health))
-        guard health.allSatisfy(\.healthy) else { throw AppError.failed(nil) }
+        console.print(json ? StatusFormat.json(health, targets: targets) : StatusFormat.text(health, targets: targets))
+        guard health.allSatisfy(\.healthy), !targets.contains(where: \.isFailing) else { throw AppError.failed(nil) }
     }
 
     /// `costsync check-config [--online]`: the config is already valid when
@@ -165,10 +176,10 @@ extension CostsyncApp {
         guard online else { return }
         let wording = ErrorWording(orgs: config.orgs)
         var failed = 0
-        try await ProviderHTTPClient.withHTTPClient { httpClient in
-            for org in config.orgs {
+        try await withHTTPClients { httpClients in
+            for org in config.syncedOrgs {
                 do {
-                    try await makeSource(org, httpClient: httpClient).probe()
+                    try await makeSource(org, httpClient: httpClients.client(for: org.baseURL)).probe()
                     console.print("\(org.name): ok")
                 } catch {
                     failed += 1

@@ -5,6 +5,7 @@ import CostsyncMetrics
 import CostModel
 import Foundation
 import Logging
+import PostgresStore
 import ProviderHTTP
 import SQLite
 import SQLiteStore
@@ -45,7 +46,10 @@ public struct CostsyncApp: Sendable {
     /// The store for writing, migrated. A migration of a large database may
     /// take longer than systemd's start timeout: each one asks for more time
     /// before it runs, since READY=1 only follows the open.
-    func openStore() throws(AppError) -> any CostStore {
+    func openStore() async throws(AppError) -> any CostStore {
+        // Issue 13: [postgres] present, PostgreSQL is the store (PostgresStoreFactory.swift).
+        if let postgres = config.postgres { return try await openPostgresStore(postgres) }
+        try StoreOwnership.refuseRootWrite(config.databasePath)
         let notifier = notifier
         let logger = logger
         do {
@@ -79,15 +83,21 @@ public struct CostsyncApp: Sendable {
         }
     }
 
+    /// The process's HTTP clients, through the proxy the environment names and
+    /// trusting `[http] ca_file`; shut down when `body` returns.
+    func withHTTPClients<Result: Sendable>(_ body: (ProviderHTTPClients) async throws -> Result) async throws -> Result {
+        try await ProviderHTTPClients.with(proxies: config.http.proxies, caFile: config.http.caFile, body)
+    }
+
     /// One provider client per org, all on the one shared HTTP client and the
     /// one wall clock.
-    func sources(_ orgs: [OrgConfig], httpClient: SharedHTTPClient, metrics: CostsyncMetrics = .none) -> [any CostSource] {
+    func sources(_ orgs: [OrgConfig], httpClients: ProviderHTTPClients, metrics: CostsyncMetrics = .none) -> [any CostSource] {
         // One limiter per ClickHouse key, shared by every org using that key:
         // the documented limit (10 requests per 10 s) is per key, not per org.
         let limiters = RateLimiterRegistry()
         return orgs.map { org in
             do {
-                return try makeSource(org, httpClient: httpClient, limiters: limiters, metrics: metrics)
+                return try makeSource(org, httpClient: httpClients.client(for: org.baseURL), limiters: limiters, metrics: metrics)
             } catch {
                 // One org whose client cannot be built fails alone, like any other org failure.
                 return UnavailableSource(provider: org.provider, org: org.name, error: error)
@@ -113,18 +123,26 @@ public struct CostsyncApp: Sendable {
     /// Runs `schedule` under swift-service-lifecycle: SIGTERM and SIGINT shut it
     /// down gracefully; the outcomes of the last pass are returned.
     func runService(_ schedule: SyncService.Schedule, orgs: [OrgConfig], store: any CostStore, metrics: MetricsExport? = nil,
+                    alerting: Bool = false,
                     progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) async throws -> [OrgOutcome] {
         let collected = OutcomeBox()
         let wording = ErrorWording(orgs: orgs)
         let recorder = metrics?.metrics ?? .none
         let clock = clock
-        try await ProviderHTTPClient.withHTTPClient { httpClient in
-            let engine = SyncEngine(sources: sources(orgs, httpClient: httpClient, metrics: recorder), store: store,
+        try await withHTTPClients { httpClients in
+            let httpClient = httpClients.direct
+            let engine = SyncEngine(sources: sources(orgs, httpClients: httpClients, metrics: recorder), store: store,
                                     settings: config.sync, clock: clock, logger: logger,
                                     describe: { wording.describe($0) }, classify: CostsyncApp.failureReason,
-                                    metrics: recorder, progress: progress)
+                                    metrics: recorder, progress: progress,
+                                    startDates: Dictionary(uniqueKeysWithValues: orgs.compactMap { org in
+                                        org.startDate.map { (OrgKey(org.provider, org.name), $0) }
+                                    }))
+            // Issue 14 (AlertsWiring.swift): evaluated after each pass, delivered beside it.
+            let alerts = alerting ? alertsRuntime(store: store, httpClient: httpClient, metrics: recorder) : nil
             let service = SyncService(engine: engine, schedule: schedule, notifier: notifier, logger: logger, onPass: { outcomes in
                 collected.set(outcomes)
+                await alerts?.afterPass()
                 // The gauges and the textfile follow every pass, read back from the store.
                 if let metrics {
                     await metrics.refresh(orgs: orgs, store: store, now: clock.now)
@@ -132,13 +150,14 @@ public struct CostsyncApp: Sendable {
                 }
             })
             var groupConfig = ServiceGroupConfiguration(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: (alerts?.services(for: schedule) ?? []) + [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
                 logger: logger)
             groupConfig.gracefulShutdownSignals = [.sigterm, .sigint]
             // Well inside systemd's TimeoutStopSec=30: a transaction under way
             // commits in well under a second; HTTP waits are cancelled at once.
             groupConfig.maximumGracefulShutdownDuration = .seconds(10)
             try await ServiceGroup(configuration: groupConfig).run()
+            await alerts?.finish(schedule)
         }
         return collected.value
     }

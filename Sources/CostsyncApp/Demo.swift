@@ -40,7 +40,7 @@ extension CostsyncApp {
                                     sync: SyncSettings(pollInterval: .seconds(60), startDate: first), orgs: orgs)
         console.print("costsync demo: simulator at \(simulator.baseURL) with \(orgs.count) fake orgs; backfilling \(first)..\(today) into \(database)")
         let app = CostsyncApp(config: config, clock: clock, logger: logger, console: console)
-        let store = try app.openStore()
+        let store = try await app.openStore()
         let reporter = ProgressReporter(console: console, logger: logger)
         let outcomes = try await reporter.showing {
             try await app.runService(.once(.backfill(DayRange(first, today))), orgs: orgs, store: store,

@@ -46,7 +46,7 @@ struct OrgHealth: Sendable, Equatable {
 
 /// `costsync status` output, as text for people and JSON for scripts.
 enum StatusFormat {
-    static func text(_ orgs: [OrgHealth]) -> String {
+    static func text(_ orgs: [OrgHealth], targets: [TargetHealth] = []) -> String {
         let unhealthy = orgs.filter { !$0.healthy }
         var out = [unhealthy.isEmpty ? "healthy: all \(orgs.count) orgs" : "UNHEALTHY: \(unhealthy.count) of \(orgs.count) orgs have problems"]
         for health in orgs {
@@ -71,6 +71,7 @@ enum StatusFormat {
                            + (s.gaps.count > 10 ? ", …" : "") + " (fill them with costsync backfill)")
             out += lines
         }
+        out += targetLines(targets)
         return out.joined(separator: "\n")
     }
 
@@ -79,6 +80,8 @@ enum StatusFormat {
     private struct Report: Encodable {
         var healthy: Bool
         var orgs: [Org]
+        /// Issue 14: each `[[notify]]` target (absent without targets).
+        var notify_targets: [TargetReport]?
 
         struct Org: Encodable {
             var health: OrgHealth
@@ -123,8 +126,10 @@ enum StatusFormat {
         }
     }
 
-    static func json(_ orgs: [OrgHealth]) -> String {
-        let report = Report(healthy: orgs.allSatisfy(\.healthy), orgs: orgs.map { Report.Org(health: $0) })
+    static func json(_ orgs: [OrgHealth], targets: [TargetHealth] = []) -> String {
+        let report = Report(healthy: orgs.allSatisfy(\.healthy) && !targets.contains(where: \.isFailing),
+                            orgs: orgs.map { Report.Org(health: $0) },
+                            notify_targets: targets.isEmpty ? nil : targets.map { TargetReport(target: $0) })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         // Encoding strings, numbers and arrays of them cannot fail.

@@ -129,6 +129,16 @@ public struct CostsyncMetrics: Sendable {
         return Double(units) + Double(rest) / 1e9
     }
 
+    // MARK: Alerts (issue 14)
+
+    /// One alert raised (recorded for the first time): `kind` is budget, forecast or anomaly.
+    public func alertRaised(kind: String) { count("costsync_alerts_total", [("kind", kind)]) }
+
+    /// Makes each kind's series exist at zero, so an alert rule sees the first increment.
+    public func declareAlertKinds(_ kinds: [String]) {
+        for kind in kinds { _ = Counter(label: "costsync_alerts_total", dimensions: [("kind", kind)], factory: factory) }
+    }
+
     // MARK: HTTP (the transport)
 
     /// One HTTP exchange: `code` is the status, or nil when no response came.

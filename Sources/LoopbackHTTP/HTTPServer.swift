@@ -14,13 +14,16 @@ public struct ServerRequest: Sendable {
     /// Percent-decoded, in order, repeated names kept (`group_by[]=a&group_by[]=b`).
     public var query: [(name: String, value: String)]
     public var headers: [(name: String, value: String)]
+    /// The request body, up to `ServerHandler.maxKeptBodyBytes` (a test's webhook receiver reads it).
+    public var body: [UInt8]
 
     public init(method: String, path: String, query: [(name: String, value: String)] = [],
-                headers: [(name: String, value: String)] = []) {
+                headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
+        self.body = body
     }
 
     /// The first value of a query parameter.
@@ -288,6 +291,9 @@ private final class ServerHandler: ChannelInboundHandler, RemovableChannelHandle
     private let maxRequestBytes: Int?
     private var requestBytes = 0
     private var head: HTTPRequestHead?
+    /// The body so far, kept up to `maxKeptBodyBytes` (beyond, only counted).
+    private var body: [UInt8] = []
+    static let maxKeptBodyBytes = 1 << 20
     /// False once the channel is gone, so a late response is dropped rather than
     /// written into a removed context.
     private var active = true
@@ -312,11 +318,13 @@ private final class ServerHandler: ChannelInboundHandler, RemovableChannelHandle
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
+            body = []
             requestBytes = h.uri.utf8.count + h.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
             refuseIfTooLarge(context)
         case .body(let chunk):
-            // The APIs served are GET-only; a body is counted and ignored.
+            // The APIs served are GET-only; a body is counted, and kept (bounded) for a test's receiver.
             requestBytes += chunk.readableBytes
+            if body.count + chunk.readableBytes <= Self.maxKeptBodyBytes { body += chunk.readableBytesView }
             refuseIfTooLarge(context)
         case .end:
             guard let h = head else { return }
@@ -341,8 +349,10 @@ private final class ServerHandler: ChannelInboundHandler, RemovableChannelHandle
             method: head.method.rawValue,
             path: path,
             query: query,
-            headers: head.headers.map { ($0.name, $0.value) }
+            headers: head.headers.map { ($0.name, $0.value) },
+            body: body
         )
+        body = []
         let keepAlive = head.isKeepAlive
         let version = head.version
         let handler = self.handler

@@ -1,6 +1,7 @@
 import CostModel
 import AsyncHTTPClient
 import NIOCore
+import NIOSSL
 
 /// Builds the one `HTTPClient` the process shares between all orgs.
 ///
@@ -49,3 +50,64 @@ public enum ProviderHTTPClient {
 /// The HTTP client type the provider clients take, named here so that their
 /// modules need not import AsyncHTTPClient themselves.
 public typealias SharedHTTPClient = HTTPClient
+
+/// The process's HTTP clients: one direct, and one per proxy the environment
+/// names (AHC takes one proxy per client), each request's client chosen by
+/// its URL under the `NO_PROXY` rules. Every client trusts `caFile` beside
+/// the system's roots: a company's TLS-inspecting proxy re-signs certificates.
+public struct ProviderHTTPClients: Sendable {
+    public let direct: HTTPClient
+    let viaHTTPProxy: HTTPClient?
+    let viaHTTPSProxy: HTTPClient?
+    public let rules: ProxyRules
+
+    /// The client for requests to `url` (a base URL or a webhook's).
+    public func client(for url: String) -> HTTPClient {
+        guard let parsed = try? BaseURL(url) else { return direct }
+        return client(scheme: parsed.scheme, host: parsed.host)
+    }
+
+    public func client(scheme: String, host: String) -> HTTPClient {
+        guard rules.proxy(scheme: scheme, host: host) != nil else { return direct }
+        return (scheme.lowercased() == "https" ? viaHTTPSProxy : viaHTTPProxy) ?? direct
+    }
+
+    /// Runs `body` with the clients and shuts every one down on every path.
+    public static func with<Result: Sendable>(
+        proxies: ProxyRules = .none, caFile: String? = nil,
+        connectTimeout: Duration = .seconds(10), readTimeout: Duration = .seconds(60),
+        _ body: (ProviderHTTPClients) async throws -> Result
+    ) async throws -> Result {
+        func make(_ proxy: ProxyServer?) throws -> HTTPClient {
+            var configuration = ProviderHTTPClient.configuration(connectTimeout: connectTimeout, readTimeout: readTimeout)
+            if let caFile {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.additionalTrustRoots = [.file(caFile)]
+                configuration.tlsConfiguration = tls
+            }
+            if let proxy {
+                let authorization = proxy.user.map { user in
+                    HTTPClient.Authorization.basic(username: user.revealed, password: proxy.password?.revealed ?? "")
+                }
+                configuration.proxy = .server(host: proxy.host, port: proxy.port, authorization: authorization)
+            }
+            return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        }
+        var made: [HTTPClient] = []
+        do {
+            let direct = try make(nil)
+            made.append(direct)
+            let http = try proxies.http.map(make)
+            if let http { made.append(http) }
+            let https = try proxies.https.map(make)
+            if let https { made.append(https) }
+            let clients = ProviderHTTPClients(direct: direct, viaHTTPProxy: http, viaHTTPSProxy: https, rules: proxies)
+            let result = try await body(clients)
+            for client in made { try await client.shutdown() }
+            return result
+        } catch {
+            for client in made { try? await client.shutdown() }
+            throw error
+        }
+    }
+}

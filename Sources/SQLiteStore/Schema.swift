@@ -9,6 +9,7 @@ public enum Schema {
         Migration(version: 2, name: "sync_days: pending emptyings and reconciliation figures", sql: v2),
         Migration(version: 3, name: "restatement history: cost_revisions, sync_fetches, day_revisions", sql: v3),
         Migration(version: 4, name: "names and accounts; focus_costs billed in USD with exact text amounts", sql: v4),
+        Migration(version: 5, name: "alerts and their deliveries", sql: v5),
     ]
 
     public static var currentVersion: Int32 { migrations.map(\.version).max() ?? 0 }

@@ -67,6 +67,7 @@ extension SimulatorWorld {
             // Day-to-day swing, plus low digits so that amounts use their decimals.
             var micro = base * Int64(60 + Int(x % 81)) / 100 + Int64((x >> 32) % UInt64(base / 10 + 1))
             if partial { micro /= 2 }
+            micro *= spike(org.name, day)  // a planned spike (SimulatorWorld.spikes)
             // Mostly six decimals, as real reports show, but every width from 0 up occurs.
             let pick = Int((x >> 20) % 14)
             let digits = pick < 7 ? 6 : pick - 7

@@ -112,6 +112,7 @@ extension SimulatorWorld {
             // Day-to-day swing, plus low digits so that amounts use their decimals.
             var v = base / 100 * Int64(50 + Int(x % 101)) + Int64((x >> 24) % 10_000_000_000)
             if partial { v /= 2 }
+            v *= spike(org.name, day)  // a planned spike (SimulatorWorld.spikes)
             let pick = Int((x >> 16) % 16)
             let digits = pick < 2 ? 0 : pick < 9 ? 12 : pick - 7   // 0, 12, or 2...8
             let step = SimDecimal.pow10[12 - digits]

@@ -58,6 +58,12 @@ public struct SimulatorWorld: Sendable, Hashable {
     var frozenRevisions: [Int: Int] = [:]
     /// Workspace names changed since the world began, by id (`default` for the default workspace).
     public var renamedWorkspaces: [String: String] = [:]
+    /// Spend spikes (issue 14's anomaly tests): org name → day → a factor every
+    /// amount of that org's day is multiplied by (both providers).
+    public var spikes: [String: [Day: Int]] = [:]
+
+    /// The spike factor of an org's day, 1 when none is planned.
+    func spike(_ org: String, _ day: Day) -> Int64 { Int64(max(1, spikes[org]?[day] ?? 1)) }
 
     public init(seed: UInt64, today: Day, anthropicOrgs: [SimAnthropicOrg] = [], clickhouseOrgs: [SimClickHouseOrg] = [],
                 unlockedDays: Int = 3, revision: Int = 0) {

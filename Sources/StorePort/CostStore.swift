@@ -48,4 +48,12 @@ public protocol CostStore: Sendable {
     /// at archived ones), fills `scope_name` of the org's Anthropic rows from
     /// them, and marks the names refreshed, in one transaction.
     func saveNames(_ key: OrgKey, _ names: OrgNames, at time: Timestamp) async throws
+
+    // Issue 13: one instance per org when instances share a store.
+    /// Claims `key` for this instance until `release`; false when another
+    /// instance sharing the store is syncing it now (skip it: it is in good
+    /// hands). A store only this process writes (SQLite) always says true.
+    func claim(_ key: OrgKey) async throws -> Bool
+    /// Ends a claim; never fails (a shared store drops a lost instance's claims itself).
+    func release(_ key: OrgKey) async
 }

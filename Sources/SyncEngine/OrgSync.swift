@@ -50,7 +50,31 @@ struct OrgSync {
 
     var key: OrgKey { OrgKey(source.provider, source.org) }
 
+    // MARK: Issue 13 — one instance per org (begin)
+    /// Syncs the org if this instance can claim it. Another instance sharing
+    /// the store and syncing it now is not a failure: the org is in good
+    /// hands, so this pass skips it with an info line. A claim that cannot be
+    /// asked (the database is down) fails the org like any store error.
     func run(_ mode: SyncMode) async -> OrgOutcome {
+        let claimed: Bool
+        do {
+            claimed = try await store.claim(key)
+        } catch {
+            return await sync(mode, failing: error)
+        }
+        guard claimed else {
+            logger.info("org is being synced by another instance", metadata: [
+                "provider": "\(key.provider)", "org": "\(key.org)",
+            ])
+            return OrgOutcome(key: key)
+        }
+        let outcome = await sync(mode, failing: nil)
+        await store.release(key)
+        return outcome
+    }
+    // MARK: Issue 13 — one instance per org (end)
+
+    private func sync(_ mode: SyncMode, failing claimError: (any Error)?) async -> OrgOutcome {
         var outcome = OrgOutcome(key: key)
         var logger = logger
         logger[metadataKey: "provider"] = "\(key.provider)"
@@ -61,6 +85,7 @@ struct OrgSync {
         metrics.syncAttempted(provider: provider, org: org, at: clock.now.secondsSinceEpoch)
         defer { metrics.syncDuration(provider: provider, org: org, ContinuousClock.now - started) }
         do {
+            if let claimError { throw claimError }  // issue 13: reported like any failure, below
             try await store.recordAttempt(key, at: clock.now, start: settings.startDate)
             let cursor = try await store.nextDay(key) ?? settings.startDate
             let range: DayRange

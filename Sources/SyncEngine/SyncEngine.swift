@@ -20,13 +20,16 @@ public struct SyncEngine: Sendable {
     public let classify: @Sendable (any Error) -> CostsyncMetrics.FailureReason
     public let metrics: CostsyncMetrics
     public let progress: @Sendable (ProgressEvent) -> Void
+    /// Orgs whose own `start_date` overrides `settings.startDate`.
+    public let startDates: [OrgKey: Day]
 
     public init(sources: [any CostSource], store: any CostStore, settings: SyncSettings, clock: WallClock, logger: Logger,
                 describe: @escaping @Sendable (any Error) -> String = { String(describing: $0) },
                 classify: @escaping @Sendable (any Error) -> CostsyncMetrics.FailureReason = { _ in .other },
                 metrics: CostsyncMetrics = .none,
-                progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) {
+                progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }, startDates: [OrgKey: Day] = [:]) {
         self.sources = sources
+        self.startDates = startDates
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -44,6 +47,8 @@ public struct SyncEngine: Sendable {
             var waiting = sources.enumerated().makeIterator()
             func startNext() -> Bool {
                 guard let (index, source) = waiting.next() else { return false }
+                var settings = settings
+                if let start = startDates[OrgKey(source.provider, source.org)] { settings.startDate = start }
                 let sync = OrgSync(source: source, store: store, settings: settings, clock: clock, logger: logger,
                                    describe: describe, classify: classify, metrics: metrics, progress: progress)
                 group.addTask { (index, await sync.run(mode)) }

@@ -1,0 +1,91 @@
+import CostModel
+import Foundation
+import Simulator
+import SQLite
+import Testing
+
+extension EndToEnd {
+    @Suite("operating it")
+    struct Operating {
+        /// The fixture's config with `lines` added to the table of the org named `org`.
+        func config(_ fx: Fixture, _ sync: SyncSection, org: String, adding lines: String) -> String {
+            fx.configTOML(sync).replacingOccurrences(of: "name = \"\(org)\"\n", with: "name = \"\(org)\"\n\(lines)\n")
+        }
+
+        @Test("enabled = false skips an org (no request, no row, not in status); a per-org start_date is honoured")
+        func enabledAndStartDate() async throws {
+            let today = pinnedToday
+            let sync = SyncSection(startDate: today.advanced(by: -9))
+            try await Fixture.with(smallWorld(today: today, linesPerDay: 6), sync: sync) { fx in
+                let late = today.advanced(by: -3)
+                var text = config(fx, sync, org: "globex-ai", adding: "enabled = false")
+                text = text.replacingOccurrences(of: "name = \"acme-analytics\"\n", with: "name = \"acme-analytics\"\nstart_date = \"\(late)\"\n")
+                try fx.writeConfig(text: text)
+                let run = try await fx.runOK(["run", "--once"])
+                #expect(run.stderr.contains("org disabled in the config"), "\(run.stderr)")
+                #expect(!fx.simulator.costRequests.contains { $0.org == "globex-ai" })
+                #expect(try fx.count("SELECT COUNT(*) FROM costs WHERE org = 'globex-ai'") == 0)
+                #expect(try fx.count("SELECT COUNT(*) FROM sync_cursor WHERE org = 'globex-ai'") == 0)
+                let firstDays = try fx.withDatabase { db in
+                    Dictionary(uniqueKeysWithValues: try db.query("SELECT org, MIN(day) FROM sync_days GROUP BY org") {
+                        ($0.text(0)!, Day($0.text(1)!)!)
+                    })
+                }
+                #expect(firstDays["acme-analytics"] == late)
+                #expect(firstDays["acme-ai"] == sync.startDate)
+                let status = try await fx.runOK(["status", "--json"])
+                #expect(!status.stdout.contains("globex-ai"))
+                // Naming a disabled org in a backfill is a clear error, not a silent no-op.
+                let backfill = try await fx.run(["backfill", "--from", "\(today)", "--to", "\(today)", "--org", "globex-ai"])
+                #expect(backfill.status == 1 && backfill.stderr.contains("enabled = false"), "\(backfill)")
+            }
+        }
+
+        @Test("as root, costsync refuses to write a database another user (the service) owns, and says how to run it instead",
+              .enabled(if: getuid() == 0, "only root can be refused"))
+        func rootRefusesForeignDatabase() async throws {
+            let today = pinnedToday
+            try await Fixture.with(smallWorld(today: today, linesPerDay: 4), sync: SyncSection(startDate: today.advanced(by: -2))) { fx in
+                try await fx.runOK(["run", "--once"])
+                let before = try fx.count("SELECT COUNT(*) FROM costs")
+                let nobody: uid_t = 65534
+                #expect(chown(fx.databasePath, nobody, nobody) == 0)
+                let refused = try await fx.run(["backfill", "--from", "\(today.advanced(by: -5))", "--to", "\(today)"])
+                #expect(refused.status == 1, "\(refused)")
+                #expect(refused.stderr.contains("running as root, refusing to write") && refused.stderr.contains("uid 65534")
+                        && refused.stderr.contains("systemd-run"), "\(refused.stderr)")
+                #expect(try fx.count("SELECT COUNT(*) FROM costs") == before)
+                // Reading is fine: status and export write nothing.
+                _ = try await fx.run(["status"])
+                try await fx.runOK(["export", "--format", "csv"])
+            }
+        }
+    }
+}
+
+extension EndToEnd.Operating {
+    @Test("requests go through the proxy HTTP_PROXY names (CONNECT, with its credentials), and NO_PROXY sends them direct")
+    func proxy() async throws {
+        let proxy = try ConnectProxy()
+        defer { proxy.stop() }
+        let today = pinnedToday
+        try await Fixture.with(smallWorld(today: today, linesPerDay: 4), sync: SyncSection(startDate: today.advanced(by: -2))) { fx in
+            let url = "http://proxyuser:s3cret-proxy-pass@127.0.0.1:\(proxy.port)"
+            let run = try await fx.runOK(["run", "--once"], env: ["HTTP_PROXY": url, "NO_PROXY": "example.com"])
+            let target = "127.0.0.1:\(fx.simulator.port)"
+            let tunnels = proxy.recorded
+            #expect(!tunnels.isEmpty && tunnels.allSatisfy { $0.target == target }, "\(tunnels)")
+            let basic = "Basic " + Data("proxyuser:s3cret-proxy-pass".utf8).base64EncodedString()
+            #expect(tunnels.allSatisfy { $0.authorization == basic })
+            #expect(try fx.count("SELECT COUNT(*) FROM costs") > 0)
+            #expect(!run.stderr.contains("s3cret-proxy-pass"))
+            let seen = tunnels.count
+            // NO_PROXY naming the host: straight to the provider.
+            try await fx.runOK(["run", "--once"], env: ["HTTP_PROXY": url, "NO_PROXY": "localhost,127.0.0.1"])
+            #expect(proxy.recorded.count == seen)
+            // A proxy the daemon cannot use is a config error naming the variable.
+            let bad = try await fx.run(["run", "--once"], env: ["HTTPS_PROXY": "https://proxy.example:3128"])
+            #expect(bad.status == 78 && bad.stderr.contains("HTTPS_PROXY"), "\(bad)")
+        }
+    }
+}
