@@ -20,21 +20,24 @@ public enum AlertMoney {
 }
 
 /// The stable identity of an alert: the 128-bit FNV-1a hash (the one
-/// `line_key` uses) of its kind, budget, provider, org, workspace, period and
-/// threshold. The same crossing always gets the same id, in every process and
+/// `line_key` uses) of its threshold, period, kind, budget, provider, org and
+/// workspace. The same crossing always gets the same id, in every process and
 /// version, which is what makes "record if new" fire it once and lets a
 /// receiver drop a repeated delivery by its `Idempotency-Key`.
 public enum AlertID {
     public static func make(kind: AlertKind, budget: String?, provider: Provider, org: String?, workspaceID: String?,
                             period: String, thresholdPercent: Int?) -> String {
+        // What differs most between alerts comes first: FNV-1a mixes a byte
+        // into everything after it, so ids of one budget's thresholds do not
+        // share most of their digits.
         var builder = LineKeyBuilder()
+        builder.add("threshold", thresholdPercent.map(String.init))
+        builder.add("period", period)
         builder.add("kind", kind.rawValue)
         builder.add("budget", budget)
         builder.add("provider", provider.rawValue)
         builder.add("org", org)
         builder.add("workspace_id", workspaceID)
-        builder.add("period", period)
-        builder.add("threshold", thresholdPercent.map(String.init))
         return "alert_" + builder.build
     }
 }

@@ -123,7 +123,7 @@ final class WakeSignal: Sendable {
 /// `Idempotency-Key`, so a receiver can drop a delivery it already has.
 public actor AlertDispatcher {
     let ledger: any AlertLedger
-    let targets: [String: NotifyTarget]
+    private(set) var targets: [String: NotifyTarget]
     let transport: any WebhookTransport
     let clock: WallClock
     let sleeper: any AlertSleeper
@@ -143,6 +143,13 @@ public actor AlertDispatcher {
         self.policy = policy
         self.logger = logger
         self.userAgent = userAgent
+    }
+
+    /// A reloaded config's `[[notify]]` targets: later attempts use them (a
+    /// pending delivery whose target is gone is given up at its next turn).
+    public func replaceTargets(_ targets: [NotifyTarget]) {
+        self.targets = Dictionary(targets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        wakeSignal.signal()
     }
 
     /// New alerts are recorded: look at the ledger now rather than at the next due time.

@@ -57,7 +57,7 @@ extension CostsyncApp {
             ])
         }
         let outcomes = try await runService(once ? .once(.poll) : .every(config.sync.pollInterval), orgs: config.syncedOrgs, store: store,
-                                            metrics: export, alerting: true)
+                                            metrics: export, alerting: true, reloadable: !once)
         // An org that failed fails `--once`; a pass cut short by SIGTERM (a
         // timer unit being stopped) is not a failure of the run.
         if once && !report(outcomes) && outcomes.contains(where: { $0.error != nil }) { throw AppError.failed(nil) }

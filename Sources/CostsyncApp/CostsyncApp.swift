@@ -121,37 +121,42 @@ public struct CostsyncApp: Sendable {
     }
 
     /// Runs `schedule` under swift-service-lifecycle: SIGTERM and SIGINT shut it
-    /// down gracefully; the outcomes of the last pass are returned.
+    /// down gracefully; the outcomes of the last pass are returned. With
+    /// `reloadable` (the daemon), SIGHUP re-reads the config between passes.
     func runService(_ schedule: SyncService.Schedule, orgs: [OrgConfig], store: any CostStore, metrics: MetricsExport? = nil,
-                    alerting: Bool = false,
+                    alerting: Bool = false, reloadable: Bool = false,
                     progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }) async throws -> [OrgOutcome] {
         let collected = OutcomeBox()
-        let wording = ErrorWording(orgs: orgs)
         let recorder = metrics?.metrics ?? .none
         let clock = clock
-        try await withHTTPClients { httpClients in
-            let httpClient = httpClients.direct
-            let engine = SyncEngine(sources: sources(orgs, httpClients: httpClients, metrics: recorder), store: store,
-                                    settings: config.sync, clock: clock, logger: logger,
-                                    describe: { wording.describe($0) }, classify: CostsyncApp.failureReason,
-                                    metrics: recorder, progress: progress,
-                                    startDates: Dictionary(uniqueKeysWithValues: orgs.compactMap { org in
-                                        org.startDate.map { (OrgKey(org.provider, org.name), $0) }
-                                    }))
+        try await withHTTPClients { (httpClients: ProviderHTTPClients) async throws -> Void in
+            let engine = makeEngine(orgs: orgs, store: store, httpClients: httpClients, metrics: recorder, progress: progress)
             // Issue 14 (AlertsWiring.swift): evaluated after each pass, delivered beside it.
-            let alerts = alerting ? alertsRuntime(store: store, httpClient: httpClient, metrics: recorder) : nil
-            let service = SyncService(engine: engine, schedule: schedule, notifier: notifier, logger: logger, onPass: { outcomes in
+            let alerts = alerting ? alertsRuntime(store: store, httpClient: httpClients.direct, metrics: recorder) : nil
+            let live = LiveGeneration(Generation(config: config, orgs: orgs, engine: engine, alerts: alerts))
+            let wakeup = PassWakeup()
+            var current: (@Sendable () async -> SyncEngine)?
+            if reloadable { current = { await live.current.engine } }
+            let service = SyncService(engine: engine, schedule: schedule, notifier: notifier, logger: logger,
+                                      currentEngine: current, wakeup: wakeup,
+                                      onPass: { outcomes in
                 collected.set(outcomes)
-                await alerts?.afterPass()
+                let generation = await live.current
+                await generation.alerts?.afterPass()
                 // The gauges and the textfile follow every pass, read back from the store.
                 if let metrics {
-                    await metrics.refresh(orgs: orgs, store: store, now: clock.now)
+                    await metrics.refresh(orgs: generation.orgs, store: store, now: clock.now)
                     metrics.writeTextfile()
                 }
             })
-            var groupConfig = ServiceGroupConfiguration(
-                services: (alerts?.services(for: schedule) ?? []) + [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-                logger: logger)
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = alerts?.services(for: schedule) ?? []
+            services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup))
+            if reloadable {
+                let reloader = ConfigReloader(app: self, live: live, store: store, httpClients: httpClients, metrics: recorder,
+                                              progress: progress, wakeup: wakeup)
+                services.append(.init(service: ConfigReloadService(reloader: reloader), successTerminationBehavior: .ignore))
+            }
+            var groupConfig = ServiceGroupConfiguration(services: services, logger: logger)
             groupConfig.gracefulShutdownSignals = [.sigterm, .sigint]
             // Well inside systemd's TimeoutStopSec=30: a transaction under way
             // commits in well under a second; HTTP waits are cancelled at once.
@@ -160,6 +165,19 @@ public struct CostsyncApp: Sendable {
             await alerts?.finish(schedule)
         }
         return collected.value
+    }
+
+    /// The engine for `orgs` under this config, on the shared clients.
+    func makeEngine(orgs: [OrgConfig], store: any CostStore, httpClients: ProviderHTTPClients, metrics: CostsyncMetrics,
+                    progress: @escaping @Sendable (ProgressEvent) -> Void) -> SyncEngine {
+        let wording = ErrorWording(orgs: orgs)
+        return SyncEngine(sources: sources(orgs, httpClients: httpClients, metrics: metrics), store: store,
+                          settings: config.sync, clock: clock, logger: logger,
+                          describe: { wording.describe($0) }, classify: CostsyncApp.failureReason,
+                          metrics: metrics, progress: progress,
+                          startDates: Dictionary(uniqueKeysWithValues: orgs.compactMap { org in
+                              org.startDate.map { (OrgKey(org.provider, org.name), $0) }
+                          }))
     }
 
     /// Prints one line per failed org and says whether the pass is a success.

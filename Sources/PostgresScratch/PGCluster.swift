@@ -114,51 +114,43 @@ public final class PGCluster: Sendable {
         throw Failure(description: "no initdb found under /usr/lib/postgresql/*/bin or on PATH; install it with `apt-get install -y postgresql`")
     }
 
-    /// Runs a command (as `user` through runuser when given) and returns its stdout.
+    /// Runs a command (as `user` through runuser when given) and returns its
+    /// stdout. posix_spawn and waitpid, with output in files: `pg_ctl start`
+    /// leaves a server that inherits whatever the child had open, so pipes
+    /// would never reach end of file, and Foundation's `Process` reaps its
+    /// children on a run loop this synchronous caller would not spin.
     @discardableResult
     public static func shell(_ argv: [String], as user: String?) throws -> String {
-        let process = Process()
-        if let user {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", user, "--"] + argv
-        } else {
-            process.executableURL = URL(fileURLWithPath: argv[0])
-            process.arguments = Array(argv.dropFirst())
+        // From /tmp: the server inherits the working directory, and one the
+        // postgres user cannot enter makes it complain.
+        let full = ["/bin/sh", "-c", "cd /tmp && exec \"$@\"", "sh"] + (user.map { ["/usr/sbin/runuser", "-u", $0, "--"] + argv } ?? argv)
+        let outPath = "/tmp/costsync-pg-out-\(UUID().uuidString.prefix(8))"
+        let errPath = outPath + ".err"
+        defer {
+            unlink(outPath)
+            unlink(errPath)
         }
-        // The server inherits this; a cwd the postgres user cannot enter makes it complain.
-        process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // pg_ctl start leaves the server holding inherited pipes: read stdout up
-        // to the child's own exit only, not to end of file.
-        process.waitUntilExit()
-        let output = String(decoding: out.fileHandleForReading.availableDataNonBlocking(), as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            let error = String(decoding: err.fileHandleForReading.availableDataNonBlocking(), as: UTF8.self)
-            throw Failure(description: "\(argv.joined(separator: " ")) exited \(process.terminationStatus): \(error)\(output)")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o666)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o666)
+        let cArgs = full.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, full[0], &actions, nil, cArgs, environ)
+        guard rc == 0 else { throw Failure(description: "cannot start \(full[0]): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let exited = (status & 0x7f) == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            let error = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            throw Failure(description: "\(argv.joined(separator: " ")) failed (wait status \(status)): \(error)\(output)")
         }
         return output
-    }
-}
-
-extension FileHandle {
-    /// What is in the pipe now, without waiting for end of file.
-    func availableDataNonBlocking() -> Data {
-        let fd = fileDescriptor
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        var data = Data()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = Glibc.read(fd, &buffer, buffer.count)
-            if n <= 0 { break }
-            data.append(contentsOf: buffer[0..<n])
-        }
-        return data
     }
 }
 

@@ -28,12 +28,19 @@ public struct SyncService: Service, CustomStringConvertible {
     let onPass: @Sendable ([OrgOutcome]) async -> Void
     let jitter: @Sendable (Duration) -> Duration
     let startJitter: @Sendable (Duration) -> Duration
+    /// Where each pass gets its engine: the one given, or the latest a config
+    /// reload built (`costsync run` under SIGHUP).
+    let currentEngine: (@Sendable () async -> SyncEngine)?
+    let wakeup: PassWakeup?
 
     public init(engine: SyncEngine, schedule: Schedule, notifier: SystemdNotifier, logger: Logger,
                 jitter: @escaping @Sendable (Duration) -> Duration = SyncService.randomJitter,
                 startJitter: @escaping @Sendable (Duration) -> Duration = SyncService.randomStartJitter,
+                currentEngine: (@Sendable () async -> SyncEngine)? = nil, wakeup: PassWakeup? = nil,
                 onPass: @escaping @Sendable ([OrgOutcome]) async -> Void = { _ in }) {
         self.engine = engine
+        self.currentEngine = currentEngine
+        self.wakeup = wakeup
         self.schedule = schedule
         self.notifier = notifier
         self.logger = logger
@@ -84,12 +91,15 @@ public struct SyncService: Service, CustomStringConvertible {
                 let pause = interval + jitter(interval)
                 logger.debug("sleeping until the next poll", metadata: ["poll.in": "\(pause)"])
                 // The sleep ends at SIGTERM: the error only says it was cut short.
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+                try? await cancelWhenGracefulShutdown { [wakeup] in
+                    if let wakeup { await wakeup.sleep(for: pause) } else { try await Task.sleep(for: pause) }
+                }
             }
         }
     }
 
     private func passOnce(_ mode: SyncMode) async {
+        let engine = await currentEngine?() ?? engine
         notifier.status("syncing \(engine.sources.count) orgs")
         let outcomes = await cancelWhenGracefulShutdown { await engine.pass(mode) }
         let failed = outcomes.filter { $0.error != nil }

@@ -8,13 +8,15 @@ import Testing
 
 /// A ledger over fixed day sums, recording in memory.
 final class FixedLedger: AlertLedger {
-    let days: [Day: Int64]
+    private let days: Mutex<[Day: Int64]>
     private let recorded = Mutex<[AlertRecord]>([])
-    init(days: [Day: Int64]) { self.days = days }
+    init(days: [Day: Int64]) { self.days = Mutex(days) }
     var alerts: [AlertRecord] { recorded.withLock { $0 } }
+    /// A restatement: the day's total becomes `nanos`.
+    func restate(_ day: Day, _ nanos: Int64) { days.withLock { $0[day] = nanos } }
 
     func dailySpend(_ key: OrgKey, scopeID: String?, in range: DayRange) async throws -> [Day: Int64] {
-        days.filter { range.contains($0.key) }
+        days.withLock { $0.filter { range.contains($0.key) } }
     }
     func recordIfNew(_ alert: AlertRecord, targets: [String]) async throws -> Bool {
         recorded.withLock { r in
@@ -71,5 +73,24 @@ struct EvaluatorTests {
         let fired = try await evaluator.evaluate()
         #expect(fired.count == 1 && fired.first?.spentNanos == 1_200_000_000 && fired.first?.org == nil && fired.first?.currency == "CHC")
         #expect(fired.first?.text.hasPrefix("Budget ch: every clickhouse org has spent 1.20 CHC in 2025-06, 100% threshold") == true)
+    }
+
+    @Test("a restatement under a threshold and back over it does not fire it again that month; the next month does")
+    func restatementDoesNotRefire() async throws {
+        let ledger = FixedLedger(days: [Self.day(2): 85_000_000_000])
+        let org = OrgConfig(name: "acme", provider: .anthropic, baseURL: OrgConfig.defaultAnthropicBaseURL,
+                            credentials: .anthropic(adminKey: Secret("k")))
+        let budget = BudgetConfig(name: "b", provider: .anthropic, org: "acme", monthly: try Money.parse("100"), thresholds: [80])
+        func evaluator(_ now: String) -> AlertEvaluator {
+            AlertEvaluator(config: AlertingConfig(budgets: [budget]), orgs: [org], ledger: ledger, clock: .fixed(Timestamp(rfc3339: now)!))
+        }
+        #expect(try await evaluator("2025-06-03T00:00:00Z").evaluate().map(\.thresholdPercent) == [80])
+        ledger.restate(Self.day(2), 70_000_000_000)
+        #expect(try await evaluator("2025-06-04T00:00:00Z").evaluate().isEmpty)
+        ledger.restate(Self.day(2), 90_000_000_000)
+        #expect(try await evaluator("2025-06-05T00:00:00Z").evaluate().isEmpty)
+        ledger.restate(Day(year: 2025, month: 7, day: 1)!, 81_000_000_000)
+        let july = try await evaluator("2025-07-01T10:00:00Z").evaluate()
+        #expect(july.map(\.period) == ["2025-07"] && july.first?.spentNanos == 81_000_000_000)
     }
 }

@@ -89,3 +89,42 @@ extension EndToEnd.Operating {
         }
     }
 }
+
+extension EndToEnd.Operating {
+    @Test("SIGHUP with a new org starts syncing it at once; SIGHUP with a broken config keeps the running one and says why")
+    func reload() async throws {
+        let today = pinnedToday
+        let sync = SyncSection(startDate: today.advanced(by: -3))
+        try await Fixture.with(smallWorld(today: today, linesPerDay: 4), sync: sync) { fx in
+            let full = fx.configTOML(sync)
+            // At first only the Anthropic orgs: everything before the first [[clickhouse]].
+            let anthropicOnly = String(full[..<full.range(of: "\n[[clickhouse]]")!.lowerBound]) + "\n"
+            try fx.writeConfig(text: anthropicOnly)
+            let daemon = try fx.start(["run"])
+            defer { daemon.signal(SIGKILL) }
+            let first = await eventually(timeout: .seconds(60)) { daemon.stderr.text.contains("pass finished") }
+            try #require(first, "no first pass: \(daemon.stderr.text)")
+            #expect(try fx.count("SELECT COUNT(*) FROM costs WHERE provider = 'clickhouse'") == 0)
+
+            try fx.writeConfig(text: full)
+            daemon.signal(SIGHUP)
+            // The poll interval is an hour: only the reload's immediate pass can bring them.
+            let added = await eventually(timeout: .seconds(60)) {
+                try fx.count("SELECT COUNT(DISTINCT org) FROM costs WHERE provider = 'clickhouse'") == fx.world.clickhouseOrgs.count
+            }
+            #expect(added, "the new orgs were not synced after SIGHUP: \(daemon.stderr.text)")
+            #expect(daemon.stderr.text.contains("config reloaded"))
+
+            try fx.writeConfig(text: full.replacingOccurrences(of: "settle_days = \(sync.settleDays)", with: "settle_days = 0"))
+            daemon.signal(SIGHUP)
+            let refused = await eventually(timeout: .seconds(30)) { daemon.stderr.text.contains("config reload failed") }
+            #expect(refused, "\(daemon.stderr.text)")
+            let line = daemon.stderr.text.split(separator: "\n").first { $0.contains("config reload failed") } ?? ""
+            #expect(line.contains("settle_days"), "the reason is named: \(line)")
+            #expect(!daemon.hasExited)
+            daemon.signal(SIGTERM)
+            let result = await daemon.wait(timeout: .seconds(30))
+            #expect(result.status == 0, "\(result)")
+        }
+    }
+}

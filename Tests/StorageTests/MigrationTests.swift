@@ -16,7 +16,8 @@ struct MigrationTests {
             let objects = try db.query("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name") {
                 "\($0.text(0)!) \($0.text(1)!)"
             }
-            #expect(objects == ["table accounts", "table cost_revisions", "index cost_revisions_by_day", "table costs", "view daily_costs",
+            #expect(objects == ["table accounts", "table alert_deliveries", "index alert_deliveries_pending", "table alerts",
+                                "index alerts_by_time", "table cost_revisions", "index cost_revisions_by_day", "table costs", "view daily_costs",
                                 "view data_warehouses", "view day_revisions", "view focus_costs", "view monthly_costs",
                                 "table services", "table sync_cursor", "table sync_days",
                                 "table sync_fetches", "index sync_fetches_by_start", "table workspaces"])
