@@ -78,7 +78,7 @@ struct AlertDeliveryService: Service, CustomStringConvertible {
 extension CostsyncApp {
     /// The alerting pieces for `run`, on the shared HTTP client; nil when the
     /// config has no budget and no `[alerts]`, or the store keeps no ledger.
-    func alertsRuntime(store: any CostStore, httpClient: SharedHTTPClient, metrics: CostsyncMetrics) -> AlertsRuntime? {
+    func alertsRuntime(store: any CostStore, httpClients: ProviderHTTPClients, metrics: CostsyncMetrics) -> AlertsRuntime? {
         let alerting = config.alerting
         guard alerting.isEnabled else { return nil }
         guard let ledger = store as? any AlertLedger else {
@@ -86,7 +86,7 @@ extension CostsyncApp {
             return nil
         }
         metrics.declareAlertKinds([AlertKind.budget, .forecast, .anomaly].map(\.rawValue))
-        let dispatcher = AlertDispatcher(ledger: ledger, targets: alerting.targets, transport: HTTPWebhookTransport(client: httpClient),
+        let dispatcher = AlertDispatcher(ledger: ledger, targets: alerting.targets, transport: HTTPWebhookTransport(clientFor: { httpClients.client(for: $0) }),
                                          clock: clock, logger: logger, userAgent: "costsync/\(costsyncVersion)")
         return AlertsRuntime(evaluator: AlertEvaluator(config: alerting, orgs: config.orgs, ledger: ledger, clock: clock),
                              dispatcher: dispatcher, logger: logger, metrics: metrics)

@@ -28,10 +28,10 @@ actor LiveGeneration {
 /// `systemctl reload costsync` (SIGHUP): re-reads the config file with the
 /// same environment. A config that validates replaces the running one from
 /// the next pass on (started at once): orgs added and removed, changed keys,
-/// budgets. One that does not is logged with the reason, and the running
-/// config stays. The database, `[metrics]`, `[http]`, the proxy and the
-/// `[[notify]]` targets are read at start only; a change there is named in
-/// the log as needing a restart.
+/// budgets and `[[notify]]` targets. One that does not is logged with the
+/// reason, and the running config stays. The database, `[metrics]`, `[http]`
+/// and the proxy are read at start only; a change there is named in the log
+/// as needing a restart.
 struct ConfigReloader: Sendable {
     let app: CostsyncApp
     let live: LiveGeneration
@@ -55,7 +55,6 @@ struct ConfigReloader: Sendable {
         if loaded.databasePath != running.config.databasePath || loaded.postgres != running.config.postgres { restartNeeded.append("database") }
         if loaded.metrics != running.config.metrics { restartNeeded.append("[metrics]") }
         if loaded.http != running.config.http { restartNeeded.append("[http] / proxy") }
-        if loaded.alerting.targets != running.config.alerting.targets { restartNeeded.append("[[notify]]") }
         let next = CostsyncApp(config: loaded, clock: app.clock, logger: logger, console: app.console, environment: app.environment)
         let orgs = loaded.syncedOrgs
         let engine = next.makeEngine(orgs: orgs, store: store, httpClients: httpClients, metrics: metrics, progress: progress)
@@ -64,6 +63,7 @@ struct ConfigReloader: Sendable {
         if let current = running.alerts, let ledger = store as? any AlertLedger {
             alerts = AlertsRuntime(evaluator: AlertEvaluator(config: loaded.alerting, orgs: loaded.orgs, ledger: ledger, clock: app.clock),
                                    dispatcher: current.dispatcher, logger: current.logger, metrics: current.metrics)
+            await current.dispatcher.replaceTargets(loaded.alerting.targets)
         } else if loaded.alerting.isEnabled {
             restartNeeded.append("alerting (first enabled)")
         }

@@ -132,7 +132,7 @@ public struct CostsyncApp: Sendable {
         try await withHTTPClients { (httpClients: ProviderHTTPClients) async throws -> Void in
             let engine = makeEngine(orgs: orgs, store: store, httpClients: httpClients, metrics: recorder, progress: progress)
             // Issue 14 (AlertsWiring.swift): evaluated after each pass, delivered beside it.
-            let alerts = alerting ? alertsRuntime(store: store, httpClient: httpClients.direct, metrics: recorder) : nil
+            let alerts = alerting ? alertsRuntime(store: store, httpClients: httpClients, metrics: recorder) : nil
             let live = LiveGeneration(Generation(config: config, orgs: orgs, engine: engine, alerts: alerts))
             let wakeup = PassWakeup()
             var current: (@Sendable () async -> SyncEngine)?

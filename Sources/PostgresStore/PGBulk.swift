@@ -41,7 +41,7 @@ extension PostgresStoreError {
 extension PostgresCostStore {
     /// The tables `copy-store` may load, in the order it loads them.
     public static let copyableTables = ["accounts", "workspaces", "services", "sync_cursor", "sync_days", "sync_fetches",
-                                        "cost_revisions", "costs"]
+                                        "cost_revisions", "costs", "alerts", "alert_deliveries"]
 
     /// Loads `tables` with COPY in ONE transaction: all of it, or none of it.
     /// Refused when the target already holds any of `orgs` (a cursor or a

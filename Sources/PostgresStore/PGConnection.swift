@@ -247,6 +247,17 @@ actor PGPool {
         }
     }
 
+    /// A store dropped without `close()` (the commands simply return) still
+    /// closes its connections: postgres-nio requires a connection closed
+    /// before it is freed, and the task below holds each one until it is.
+    deinit {
+        let connections = idle
+        guard !connections.isEmpty else { return }
+        Task.detached {
+            for connection in connections { try? await connection.close() }
+        }
+    }
+
     func close() async {
         closed = true
         for connection in idle { try? await connection.close() }

@@ -15,6 +15,7 @@ public struct PGMigration: Sendable {
 public enum PGSchema {
     public static let migrations: [PGMigration] = [
         PGMigration(version: 1, name: "costs, cursors, fetched days, revisions, fetches, names and the views", sql: v1),
+        PGMigration(version: 2, name: "alerts and their deliveries", sql: v2),
     ]
 
     public static var currentVersion: Int { migrations.map(\.version).max() ?? 0 }
@@ -24,6 +25,44 @@ public enum PGSchema {
         "workspace_id", "description", "cost_type", "model", "token_type", "context_window", "service_tier",
         "inference_geo", "entity_type", "entity_id", "entity_name", "service_id", "data_warehouse_id", "metric",
     ]
+
+    // SQLite's v5 (issue 14), mirrored so copy-store carries alerts over and
+    // a PostgreSQL ledger has its tables; money as NUMERIC beside its nanos.
+    static let v2 = """
+    CREATE TABLE alerts (
+        id                TEXT        NOT NULL PRIMARY KEY,
+        kind              TEXT        NOT NULL CHECK (kind IN ('budget', 'forecast', 'anomaly')),
+        budget            TEXT,
+        provider          TEXT        NOT NULL,
+        org               TEXT,
+        workspace_id      TEXT,
+        currency          TEXT        NOT NULL,
+        period            TEXT        NOT NULL,
+        threshold_percent INTEGER,
+        spent             NUMERIC     NOT NULL,
+        spent_nanos       BIGINT      NOT NULL,
+        limit_amount      NUMERIC     NOT NULL,
+        limit_nanos       BIGINT      NOT NULL,
+        forecast          NUMERIC,
+        forecast_nanos    BIGINT,
+        text              TEXT        NOT NULL,
+        raised_at         TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX alerts_by_time ON alerts (raised_at);
+
+    CREATE TABLE alert_deliveries (
+        alert_id        TEXT        NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+        target          TEXT        NOT NULL,
+        attempts        INTEGER     NOT NULL DEFAULT 0,
+        last_attempt_at TIMESTAMPTZ,
+        next_attempt_at TIMESTAMPTZ,
+        last_error      TEXT,
+        delivered_at    TIMESTAMPTZ,
+        abandoned_at    TIMESTAMPTZ,
+        PRIMARY KEY (alert_id, target)
+    );
+    CREATE INDEX alert_deliveries_pending ON alert_deliveries (target) WHERE delivered_at IS NULL AND abandoned_at IS NULL;
+    """
 
     // Rows are keyed as in SQLite; a day's partition is one index range of the
     // primary key, so replacing it touches one contiguous part of the B-tree.

@@ -34,6 +34,16 @@ public actor PostgresCostStore: CostStore {
         try await migrate(willMigrate)
     }
 
+    /// Claims still held when the store is dropped are released by closing
+    /// their connections (see `PGPool.deinit` for why a task holds them).
+    deinit {
+        let connections = Array(claims.values)
+        guard !connections.isEmpty else { return }
+        Task.detached {
+            for connection in connections { try? await connection.close() }
+        }
+    }
+
     /// Closes every connection; claims are released with them.
     public func close() async {
         for (_, connection) in claims { try? await connection.close() }

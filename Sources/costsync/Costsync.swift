@@ -12,6 +12,6 @@ struct Costsync: AsyncParsableCommand {
         Secrets are read from environment variables or files named in the config, never from the command line.
         """,
         version: CostsyncApp.version,
-        subcommands: [Run.self, Backfill.self, Status.self, History.self, Export.self, Report.self, CheckConfig.self, Demo.self, Alerts.self]
+        subcommands: [Run.self, Backfill.self, Status.self, History.self, Export.self, Report.self, CheckConfig.self, Demo.self, Alerts.self, CopyStore.self]
     )
 }

@@ -140,7 +140,7 @@ struct PostgresStoreTests {
     @Test("two instances opening one new schema at once migrate it once")
     func concurrentMigration() async throws {
         let schema = freshSchema("migrate")
-        let endpoint = PGCluster.shared().endpoint(schema: schema)
+        let endpoint = try PGCluster.shared().endpoint(schema: schema)
         async let a = PostgresCostStore(endpoint: endpoint, logger: testLogger)
         async let b = PostgresCostStore(endpoint: endpoint, logger: testLogger)
         let (first, second) = try await (a, b)
@@ -152,7 +152,7 @@ struct PostgresStoreTests {
     @Test("a schema migrated by a newer costsync is refused, naming both versions")
     func tooNew() async throws {
         let schema = freshSchema("toonew")
-        let endpoint = PGCluster.shared().endpoint(schema: schema)
+        let endpoint = try PGCluster.shared().endpoint(schema: schema)
         await (try PostgresCostStore(endpoint: endpoint, logger: testLogger)).close()
         _ = try PGCluster.shared().psql("INSERT INTO \(schema).costsync_migrations (version, name) VALUES (999, 'from the future')")
         do {
@@ -193,7 +193,7 @@ struct PostgresStoreTests {
 
     @Test("an unreachable server is retried, then reported with where and what to do, without the password")
     func unreachable() async throws {
-        var endpoint = PGCluster.shared().endpoint(schema: "nowhere")
+        var endpoint = try PGCluster.shared().endpoint(schema: "nowhere")
         endpoint.host = FileManager.default.temporaryDirectory.appendingPathComponent("no-server-\(UUID().uuidString)").path
         endpoint.password = Secret("pg-s3cret-value")
         let started = ContinuousClock.now

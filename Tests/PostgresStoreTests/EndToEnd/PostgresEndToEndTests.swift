@@ -1,0 +1,258 @@
+import CostModel
+import Foundation
+import PostgresScratch
+import Simulator
+import Testing
+
+/// The real `costsync` binary on PostgreSQL: the SQLite end-to-end stories
+/// again, and those only a shared database has.
+@Suite("costsync on PostgreSQL, end to end", .serialized)
+struct PostgresEndToEndTests {
+    @Test("a 400-day backfill of two orgs per provider is exact to the nano per day; run --once then asks only for the days not final")
+    func backfillThenPoll() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -399)
+        try await PGFixture.with(smallWorld(today: today), startDate: first, extraSync: "recheck_days = 0\n") { fx in
+            try await fx.runOK(["backfill", "--from", "\(first)", "--to", "\(today)"])
+            let range = DayRange(first, today)
+            expectNoProblems(try fx.mismatches(in: range), "after the backfill")
+            #expect(try fx.count("SELECT count(*) FROM sync_days") == 4 * 400)
+            #expect(!FileManager.default.fileExists(atPath: fx.directory.appendingPathComponent("unused.sqlite").path),
+                    "with [postgres], no SQLite file is created")
+            var cursors: [String: Day] = [:]
+            for org in fx.orgs {
+                let cursor = try #require(try fx.cursor(org))
+                #expect(cursor.lastError == nil && cursor.lastSuccess != nil)
+                let expected = org.provider == .anthropic ? today.advanced(by: -3) : today.advanced(by: -(fx.world.unlockedDays - 1))
+                #expect(cursor.next == expected, "\(org.name)")
+                cursors[org.name] = cursor.next
+            }
+            fx.simulator.resetRequests()
+            try await fx.runOK(["run", "--once"])
+            for org in fx.orgs {
+                let mine = fx.simulator.costRequests.filter { $0.provider != nil && $0.org == org.name }
+                #expect(mine.count == 1, "\(org.name): \(mine.map { "\($0.path)?\($0.query)" })")
+                guard let request = mine.first, let cursor = cursors[org.name] else { continue }
+                switch org.provider {
+                case .anthropic: #expect(request.queryValue("starting_at") == cursor.startTimestamp, "\(request.query)")
+                case .clickhouse: #expect(request.queryValue("from_date") == cursor.description, "\(request.query)")
+                }
+            }
+            expectNoProblems(try fx.mismatches(in: range, lineDays: [today, today.advanced(by: -1)]), "after run --once")
+        }
+    }
+
+    @Test("a restated day replaces its old rows, and the change is in cost_revisions")
+    func restatement() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -19)
+        try await PGFixture.with(smallWorld(today: today), startDate: first) { fx in
+            try await fx.runOK(["run", "--once"])
+            let range = DayRange(first, today)
+            expectNoProblems(try fx.mismatches(in: range, lineDays: Set(range)), "after the first run")
+            fx.simulator.update { $0.revision += 1 }
+            let recent = DayRange(today.advanced(by: -(fx.world.unlockedDays - 1)), today)
+            let stale = try fx.mismatches(in: recent, lineDays: Set(recent))
+            #expect(stale.count >= fx.orgs.count, "the restatement changed nothing stored: \(stale)")
+            try await fx.runOK(["run", "--once"])
+            expectNoProblems(try fx.mismatches(in: range, lineDays: Set(range)), "after the restatement")
+            #expect(try fx.count("SELECT count(*) FROM cost_revisions") > 0)
+            #expect(try fx.count("SELECT count(*) FROM cost_revisions WHERE change = 'vanished'") > 0)
+        }
+    }
+
+    @Test("kill -9 in the middle of a backfill, then the same command again: exact, without duplicates")
+    func killNine() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -199)
+        let range = DayRange(first, today)
+        try await PGFixture.with(smallWorld(today: today, linesPerDay: 30), startDate: first) { fx in
+            fx.simulator.setFaults(FaultPlan(latency: .milliseconds(400)))
+            let backfill = ["backfill", "--from", "\(first)", "--to", "\(today)"]
+            let process = try fx.start(backfill)
+            let someDays = await eventually(timeout: .seconds(60)) { try fx.count("SELECT count(*) FROM sync_days") > 0 }
+            process.signal(SIGKILL)
+            let killed = await process.wait(timeout: .seconds(10))
+            try #require(someDays, "no day was written: \(killed)")
+            #expect(killed.termination == Termination(status: SIGKILL, signaled: true))
+            let (written, problems) = try fx.partialDays()
+            expectNoProblems(problems, "after kill -9")
+            #expect(written > 0 && written < 4 * range.count, "the kill did not land mid-backfill: \(written) days")
+            fx.simulator.setFaults(.none)
+            try await fx.runOK(backfill)
+            expectNoProblems(try fx.mismatches(in: range), "after the resumed backfill")
+            #expect(try fx.count("SELECT count(*) FROM sync_days") == 4 * range.count)
+        }
+    }
+
+    @Test("SIGTERM in the middle of a pass exits 0 and leaves nothing half-written")
+    func sigterm() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -199)
+        try await PGFixture.with(smallWorld(today: today, linesPerDay: 30), startDate: first) { fx in
+            fx.simulator.setFaults(FaultPlan(latency: .milliseconds(400)))
+            let daemon = try fx.start(["run"])
+            let started = await eventually(timeout: .seconds(60)) { try fx.count("SELECT count(*) FROM sync_days") > 0 }
+            daemon.signal(SIGTERM)
+            let result = await daemon.wait(timeout: .seconds(30))
+            try #require(started, "no day was written: \(result)")
+            #expect(result.exitedNormally && result.status == 0, "\(result)")
+            let (written, problems) = try fx.partialDays()
+            expectNoProblems(problems, "after SIGTERM")
+            #expect(written < 4 * 200, "the pass finished before SIGTERM")
+        }
+    }
+
+    @Test("a psql reader looping during a backfill is never blocked")
+    func readerNeverBlocked() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -399)
+        try await PGFixture.with(smallWorld(today: today), startDate: first) { fx in
+            fx.simulator.setFaults(FaultPlan(latency: .milliseconds(50)))
+            let backfill = try fx.start(["backfill", "--from", "\(first)", "--to", "\(today)"])
+            let ready = await eventually(timeout: .seconds(60)) { try fx.count("SELECT count(*) FROM sync_cursor") >= 0 }
+            try #require(ready)
+            let dir = fx.directory.path
+            let c = fx.cluster
+            // A reader that waited on a writer's lock for 1 s would fail with
+            // lock_timeout; one that waited at all would show in its timings.
+            let psql = "\(c.bin)/psql -h \(c.socketDirectory) -p \(c.port) -U \(c.user) -d postgres -X -A -t -v ON_ERROR_STOP=1"
+            let script = """
+                n=0
+                while [ ! -e '\(dir)/stop-reader' ]; do
+                  PGOPTIONS='-c lock_timeout=1000 -c statement_timeout=5000' \(psql) \
+                    -c "SET search_path TO \(fx.schema)" \
+                    -c "SELECT count(*) FROM costs" \
+                    -c "SELECT provider, org, sum(amount_nanos) FROM daily_costs GROUP BY 1, 2" >/dev/null 2>>'\(dir)/reader.err' \
+                    || echo "exit $?" >>'\(dir)/reader.err'
+                  n=$((n+1))
+                done
+                echo "$n"
+                """
+            let reader = try Subprocess(executable: "/bin/bash", arguments: ["-c", script], environment: ["PATH": "/usr/bin:/bin"])
+            let result = await backfill.wait(timeout: .seconds(180))
+            _ = FileManager.default.createFile(atPath: dir + "/stop-reader", contents: nil)
+            let readerResult = await reader.wait(timeout: .seconds(30))
+            #expect(result.exitedNormally && result.status == 0, "\(result)")
+            let errors = (try? String(contentsOfFile: dir + "/reader.err", encoding: .utf8)) ?? ""
+            #expect(errors.isEmpty, "psql reported: \(errors.prefix(2000))")
+            let iterations = Int(readerResult.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            #expect(iterations >= 5, "the reader ran only \(iterations) times during the backfill")
+            expectNoProblems(try fx.mismatches(in: DayRange(first, today), lineDays: [today]), "after the backfill")
+        }
+    }
+
+    @Test("two instances with disjoint orgs write one database at once, both exact")
+    func disjointInstances() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -119)
+        try await PGFixture.with(smallWorld(today: today), startDate: first) { fx in
+            fx.simulator.setFaults(FaultPlan(latency: .milliseconds(30)))
+            let a = try fx.writeConfig(named: "a.toml", fx.configTOML(startDate: first, only: ["acme-ai", "acme-analytics"]))
+            let b = try fx.writeConfig(named: "b.toml", fx.configTOML(startDate: first, only: ["globex-ai", "globex-warehouse"]))
+            let args = ["backfill", "--from", "\(first)", "--to", "\(today)"]
+            let one = try fx.start(args, config: a)
+            let two = try fx.start(args, config: b)
+            let (r1, r2) = await (one.wait(timeout: .seconds(180)), two.wait(timeout: .seconds(180)))
+            #expect(r1.exitedNormally && r1.status == 0, "\(r1)")
+            #expect(r2.exitedNormally && r2.status == 0, "\(r2)")
+            expectNoProblems(try fx.mismatches(in: DayRange(first, today)), "after both backfills")
+            // Both ran while the other did (started together, 30 ms a page), and neither waited on the other's orgs.
+            #expect(!r1.stderr.contains("another instance") && !r2.stderr.contains("another instance"))
+            #expect(try fx.count("SELECT count(*) FROM sync_cursor WHERE last_success_at IS NOT NULL AND last_error IS NULL") == 4)
+        }
+    }
+
+    @Test("two instances with the same orgs never interleave: the second skips what the first holds, exit 0, and the data is exact")
+    func sameOrgInstances() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -199)
+        try await PGFixture.with(smallWorld(today: today, linesPerDay: 20), startDate: first,
+                                 extraSync: "max_concurrent_orgs = 4\n") { fx in
+            fx.simulator.setFaults(FaultPlan(latency: .milliseconds(300)))
+            let args = ["backfill", "--from", "\(first)", "--to", "\(today)"]
+            let holder = try fx.start(args)
+            // Every org has written a day: the holder holds all four now.
+            let holding = await eventually(timeout: .seconds(60)) {
+                try fx.count("SELECT count(DISTINCT (provider, org)) FROM sync_days") == 4
+            }
+            try #require(holding)
+            fx.simulator.resetRequests()
+            let second = await (try fx.start(args)).wait(timeout: .seconds(60))
+            #expect(second.exitedNormally && second.status == 0, "\(second)")
+            let skips = second.stderr.components(separatedBy: "org is being synced by another instance").count - 1
+            #expect(skips == 4, "\(second)")
+            #expect(!second.stderr.contains("sync started"), "the second instance synced an org the first held: \(second)")
+            fx.simulator.setFaults(.none)
+            let first = await holder.wait(timeout: .seconds(180))
+            #expect(first.exitedNormally && first.status == 0, "\(first)")
+            expectNoProblems(try fx.mismatches(in: DayRange(today.advanced(by: -199), today)), "after the holder finished")
+            // Released: the next instance syncs them.
+            let after = try await fx.runOK(["run", "--once"])
+            #expect(!after.stderr.contains("org is being synced by another instance"), "\(after)")
+        }
+    }
+
+    @Test("copy-store from a 365-day SQLite database verifies equal, and says where they differ otherwise")
+    func copyStore() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -364)
+        try await PGFixture.with(smallWorld(today: today), startDate: first) { fx in
+            // The SQLite database, made by costsync itself: the same config without [postgres].
+            let sqlitePath = fx.directory.appendingPathComponent("source.sqlite").path
+            let sqliteConfig = fx.configTOML(startDate: first).components(separatedBy: "\n[postgres]")[0]
+                .replacingOccurrences(of: fx.directory.appendingPathComponent("unused.sqlite").path, with: sqlitePath)
+            let plain = try fx.writeConfig(named: "sqlite.toml", sqliteConfig)
+            try await fx.runOK(["backfill", "--from", "\(first)", "--to", "\(today)"], config: plain)
+
+            let copy = try await fx.runOK(["copy-store", "--from", sqlitePath, "--to", "postgres"])
+            #expect(copy.stdout.contains("verified \(4 * 365) days of 4 orgs"), "\(copy)")
+            let range = DayRange(first, today)
+            expectNoProblems(try fx.mismatches(in: range), "after copy-store")
+            // Cursors and all: the next run starts where SQLite's stood.
+            for org in fx.orgs {
+                #expect(try fx.cursor(org)?.next != nil && fx.cursor(org)?.lastSuccess != nil, "\(org.name)")
+            }
+            #expect(try fx.count("SELECT count(*) FROM sync_fetches") > 0)
+            #expect(try fx.count("SELECT count(*) FROM accounts") == 4)
+
+            // Copying again is refused: the orgs are there already.
+            let again = await (try fx.start(["copy-store", "--from", sqlitePath, "--to", "postgres"])).wait(timeout: .seconds(60))
+            #expect(again.status == 1 && again.stderr.contains("already holds"), "\(again)")
+
+            // A day changed on one side is named, and the command fails.
+            _ = try fx.rows("DELETE FROM costs WHERE ctid = (SELECT ctid FROM costs WHERE org = 'acme-ai' AND day = '\(first)' LIMIT 1)")
+            let verify = await (try fx.start(["copy-store", "--from", sqlitePath, "--to", "postgres", "--verify-only"])).wait(timeout: .seconds(60))
+            #expect(verify.status == 1, "\(verify)")
+            #expect(verify.stderr.contains("anthropic/acme-ai \(first)"), "\(verify)")
+            #expect(verify.stderr.contains("1 (provider, org, day) partitions differ"), "\(verify)")
+
+            let next = try await fx.runOK(["run", "--once"])
+            _ = next
+            expectNoProblems(try fx.mismatches(in: DayRange(today.advanced(by: -10), today)), "a run on the copy")
+        }
+    }
+
+    @Test("the server stopped in the middle of a pass: the org fails that pass, the next one completes exactly")
+    func serverStopped() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -199)
+        try await PGFixture.with(smallWorld(today: today, linesPerDay: 20), startDate: first) { fx in
+            fx.simulator.setFaults(FaultPlan(latency: .milliseconds(300)))
+            let args = ["backfill", "--from", "\(first)", "--to", "\(today)"]
+            let pass = try fx.start(args)
+            let started = await eventually(timeout: .seconds(60)) { try fx.count("SELECT count(*) FROM sync_days") > 0 }
+            try #require(started)
+            fx.cluster.stop()
+            let failed = await pass.wait(timeout: .seconds(120))
+            try fx.cluster.start()
+            #expect(failed.exitedNormally && failed.status == 1, "\(failed)")
+            #expect(failed.stderr.contains("PostgreSQL unreachable"), "\(failed)")
+            let (_, problems) = try fx.partialDays()
+            expectNoProblems(problems, "after the server stopped")
+            fx.simulator.setFaults(.none)
+            try await fx.runOK(args)
+            expectNoProblems(try fx.mismatches(in: DayRange(first, today)), "after the next pass")
+        }
+    }
+}

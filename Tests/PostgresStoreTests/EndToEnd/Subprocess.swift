@@ -1,0 +1,199 @@
+import Foundation
+import Synchronization
+
+// A trimmed copy of Tests/EndToEndTests/Support/Subprocess.swift: test
+// targets cannot depend on one another, and moving that folder into a shared
+// target is the lead's call (see the report of issue 13).
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The `costsync` executable built beside this test bundle by `swift build --build-tests`.
+enum CostsyncBinary {
+    static func path() throws -> String {
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let path = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("costsync").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw HarnessError("no costsync executable at \(path); build it first with `swift build --build-tests`")
+        }
+        return path
+    }
+}
+
+/// Collects a pipe on a thread of its own, so a chatty child never blocks.
+final class PipeCollector: Sendable {
+    private struct State {
+        var data = Data()
+        var finished = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                state.withLock { $0.data.append(chunk) }
+            }
+            let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+                s.finished = true
+                defer { s.waiters.removeAll() }
+                return s.waiters
+            }
+            waiters.forEach { $0.resume() }
+        }
+    }
+
+    var text: String { state.withLock { String(decoding: $0.data, as: UTF8.self) } }
+
+    func waitForEndOfFile() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.finished { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+}
+
+struct Termination: Sendable, Equatable {
+    var status: Int32
+    var signaled: Bool
+}
+
+final class Latch<Value: Sendable>: Sendable {
+    private let state = Mutex<(value: Value?, waiters: [CheckedContinuation<Value, Never>])>((nil, []))
+
+    func set(_ value: Value) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Value, Never>] in
+            guard s.value == nil else { return [] }
+            s.value = value
+            defer { s.waiters.removeAll() }
+            return s.waiters
+        }
+        waiters.forEach { $0.resume(returning: value) }
+    }
+
+    var current: Value? { state.withLock { $0.value } }
+
+    var value: Value {
+        get async {
+            await withCheckedContinuation { (c: CheckedContinuation<Value, Never>) in
+                let now = state.withLock { s -> Value? in
+                    if let v = s.value { return v }
+                    s.waiters.append(c)
+                    return nil
+                }
+                if let now { c.resume(returning: now) }
+            }
+        }
+    }
+}
+
+struct RunResult: Sendable, CustomStringConvertible {
+    var arguments: [String]
+    var termination: Termination
+    var timedOut: Bool
+    var stdout: String
+    var stderr: String
+
+    var status: Int32 { termination.signaled ? -1 : termination.status }
+    var exitedNormally: Bool { !termination.signaled && !timedOut }
+    var output: String { stdout + "\n" + stderr }
+
+    var description: String {
+        let how = timedOut ? "TIMED OUT and was killed"
+            : termination.signaled ? "killed by signal \(termination.status)" : "exit status \(termination.status)"
+        return "costsync \(arguments.joined(separator: " ")) — \(how)\n--- stdout ---\n\(stdout.suffix(3000))\n--- stderr ---\n\(stderr.suffix(3000))"
+    }
+}
+
+final class Subprocess: @unchecked Sendable {
+    // `Process` is only touched in `init`; afterwards only its pid.
+    private let process: Process
+    let arguments: [String]
+    let stdout: PipeCollector
+    let stderr: PipeCollector
+    private let exit = Latch<Termination>()
+    let pid: Int32
+
+    init(executable: String, arguments: [String], environment: [String: String], currentDirectory: URL? = nil) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = environment
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let exit = self.exit
+        process.terminationHandler = { p in
+            exit.set(Termination(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal))
+        }
+        try process.run()
+        self.process = process
+        self.arguments = arguments
+        self.pid = process.processIdentifier
+        self.stdout = PipeCollector(out.fileHandleForReading)
+        self.stderr = PipeCollector(err.fileHandleForReading)
+    }
+
+    deinit {
+        if exit.current == nil { kill(pid, SIGKILL) }
+    }
+
+    var hasExited: Bool { exit.current != nil }
+
+    func signal(_ signal: Int32) {
+        guard !hasExited else { return }
+        kill(pid, signal)
+    }
+
+    func wait(timeout: Duration) async -> RunResult {
+        let exit = self.exit
+        let pid = self.pid
+        let timedOut = await withTaskGroup(of: Bool.self) { group -> Bool in
+            group.addTask {
+                _ = await exit.value
+                return false
+            }
+            group.addTask {
+                do { try await Task.sleep(for: timeout) } catch { return false }
+                return true
+            }
+            var killed = false
+            for await fired in group {
+                if fired {
+                    killed = true
+                    kill(pid, SIGKILL)
+                } else {
+                    group.cancelAll()
+                    break
+                }
+            }
+            return killed
+        }
+        let termination = await exit.value
+        await stdout.waitForEndOfFile()
+        await stderr.waitForEndOfFile()
+        return RunResult(arguments: arguments, termination: termination, timedOut: timedOut, stdout: stdout.text, stderr: stderr.text)
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; errors count as "not yet".
+func eventually(timeout: Duration, every interval: Duration = .milliseconds(25), _ condition: () throws -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? condition()) == true { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return (try? condition()) == true
+}
