@@ -201,7 +201,7 @@ extension CostsyncApp {
             case .authentication, .permission: return .auth
             case .rateLimited: return .rateLimit
             case .server: return .server
-            case .network: return .network
+            case .network, .untrustedCertificate: return .network
             case .undecodable, .dataMismatch, .tooLarge: return .data
             default: return .other
             }

@@ -26,6 +26,7 @@ struct ErrorWording: Sendable {
         case .checkNetwork: "check \(base) and network access; costsync tries again at the next poll"
         case .redirect: "redirects are not followed; check \(base)"
         case .raiseResponseCap: "even a one-day page is larger than the response cap; raise \(SyncSettings.maxResponseBytesKey)"
+        case .trustCA: "behind a TLS-inspecting proxy, trust its CA with [http] ca_file; otherwise check \(base)"
         case .useAdminKey, .grantBillingRole, .report, .retryLater, .reportResponse: remedy.text
         }
     }

@@ -2,6 +2,7 @@ import CostModel
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// One HTTP request as the simulator's handlers see it: already split and
@@ -158,22 +159,32 @@ public final class HTTPServer: Sendable {
     public let port: Int
     public let host: String
 
-    public var baseURL: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    public var baseURL: String { "\(secure ? "https" : "http")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    private let secure: Bool
 
-    private init(serverChannel: any Channel, connections: Connections, host: String, port: Int) {
+    private init(serverChannel: any Channel, connections: Connections, host: String, port: Int, secure: Bool = false) {
         self.serverChannel = serverChannel
         self.connections = connections
         self.host = host
         self.port = port
+        self.secure = secure
     }
 
+    /// - Parameter tls: serve HTTPS with this PEM certificate chain and key
+    ///   (tests of a company CA, `[http] ca_file`); plain HTTP when nil.
     public static func start(
         host: String = "127.0.0.1",
         port: Int = 0,
         limits: ServerLimits = .none,
+        tls: (certificateFile: String, keyFile: String)? = nil,
         handler: @escaping @Sendable (ServerRequest) async -> ServerResponse
     ) async throws -> HTTPServer {
         let connections = Connections(limit: limits.maxConnections)
+        let sslContext = try tls.map { files in
+            try NIOSSLContext(configuration: .makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(files.certificateFile).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: files.keyFile, format: .pem))))
+        }
         // The process-wide group: servers come and go by the hundred in tests, and
         // a group per server would cost threads and a shutdown each.
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -187,6 +198,7 @@ public final class HTTPServer: Sendable {
                     channel.eventLoop.scheduleTask(in: .nanoseconds(age.totalNanoseconds)) { channel.close(promise: nil) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let sslContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
                     if let idle = limits.idleTimeout {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .nanoseconds(idle.totalNanoseconds)))
                         try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
@@ -200,7 +212,7 @@ public final class HTTPServer: Sendable {
             try? await channel.close()
             throw HTTPServerError.noLocalAddress
         }
-        return HTTPServer(serverChannel: channel, connections: connections, host: host, port: bound)
+        return HTTPServer(serverChannel: channel, connections: connections, host: host, port: bound, secure: sslContext != nil)
     }
 
     /// Stops accepting and closes every open connection, so a test's keep-alive

@@ -13,7 +13,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     /// may succeed later.
     public struct Kind: Sendable, Hashable, CustomStringConvertible {
         private enum Code: String, Sendable, Hashable {
-            case authentication, permission, badRequest, notFound, rateLimited, server, network
+            case authentication, permission, badRequest, notFound, rateLimited, server, network, untrustedCertificate
             case undecodable, dataMismatch, configuration, unexpectedStatus, tooLarge
         }
 
@@ -32,8 +32,12 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let rateLimited = Kind(.rateLimited)
         /// 5xx (incl. Anthropic's 529 overloaded) after the retry budget was spent.
         public static let server = Kind(.server)
-        /// No HTTP answer: DNS, connect, TLS, reset, timeout.
+        /// No HTTP answer: DNS, connect, reset, timeout.
         public static let network = Kind(.network)
+        /// The TLS handshake failed: the certificate is not trusted or not the
+        /// host's (a TLS-inspecting proxy, a wrong host). Asking again would
+        /// fail the same way, so it is not retried.
+        public static let untrustedCertificate = Kind(.untrustedCertificate)
         /// A 2xx body that is not the JSON costsync expects (truncated, wrong shape).
         public static let undecodable = Kind(.undecodable)
         /// A well-formed answer that contradicts itself (totals that do not add
@@ -67,6 +71,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
             case .rateLimited: "rate limited"
             case .server: "provider server error"
             case .network: "network error"
+            case .untrustedCertificate: "TLS certificate not trusted"
             case .undecodable: "response could not be decoded"
             case .dataMismatch: "provider data is inconsistent"
             case .configuration: "invalid configuration"
@@ -87,6 +92,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
             case (.badRequest, _): .report
             case (.rateLimited, _), (.server, _): .retryLater
             case (.network, _): .checkNetwork
+            case (.untrustedCertificate, _): .trustCA
             case (.undecodable, _), (.dataMismatch, _): .reportResponse
             case (.configuration, _): .checkBaseURL
             case (.unexpectedStatus, _):
@@ -101,7 +107,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
     /// may word it better.
     public enum Remedy: Sendable, Hashable {
         case checkCredentials, useAdminKey, grantBillingRole, checkBaseURL, checkOrganizationAndBaseURL
-        case report, retryLater, checkNetwork, reportResponse, redirect, raiseResponseCap
+        case report, retryLater, checkNetwork, reportResponse, redirect, raiseResponseCap, trustCA
 
         public var text: String {
             switch self {
@@ -116,6 +122,7 @@ public struct ProviderError: Error, Sendable, Hashable, CustomStringConvertible 
             case .reportResponse: "nothing of this response was stored; please report this with the request id"
             case .redirect: "redirects are not followed; check the base URL"
             case .raiseResponseCap: "even a one-day page is larger than the response cap; raise it"
+            case .trustCA: "behind a TLS-inspecting proxy, trust its CA certificate; otherwise check the base URL's host"
             }
         }
     }

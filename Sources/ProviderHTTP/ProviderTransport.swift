@@ -4,6 +4,7 @@ import CostsyncMetrics
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// How a provider authenticates. The secret values are revealed only while
 /// building request headers, and every text the transport copies from a
@@ -302,8 +303,8 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
         } catch {
             if Task.isCancelled || error is CancellationError { throw CancellationError() }
             options.metrics.httpRequest(provider: provider.rawValue, org: org, code: nil, duration: options.clock.monotonicNow - sent)
-            return .failure(makeError(.network, endpoint: endpoint, attempts: attempt,
-                                      detail: describeNetworkError(error)), nil)
+            return .failure(makeError(Self.isCertificateFailure(error) ? .untrustedCertificate : .network, endpoint: endpoint,
+                                      attempts: attempt, detail: describeNetworkError(error)), nil)
         }
 
         let status = Int(response.status.code)
@@ -380,6 +381,13 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
     private func requestIDHeader(_ headers: HTTPHeaders) -> String? {
         guard let name = profile.requestIDHeader, let value = headers.first(name: name), !value.isEmpty else { return nil }
         return scrub(ProviderError.oneLine(value, max: 100))
+    }
+
+    /// A handshake that failed on the certificate (not trusted, not the host's).
+    static func isCertificateFailure(_ error: any Error) -> Bool {
+        if let ssl = error as? NIOSSLError, case .handshakeFailed = ssl { return true }
+        if error is NIOSSLExtraError { return true }
+        return false
     }
 
     private func describeNetworkError(_ error: any Error) -> String {

@@ -94,10 +94,11 @@ public final class ProviderSimulator: Sendable {
         self.clock = clock
     }
 
+    /// `tls`: serve HTTPS with this PEM certificate and key instead of HTTP.
     public static func start(world: SimulatorWorld, clock: WallClock = .system, host: String = "127.0.0.1",
-                             port: Int = 0) async throws -> ProviderSimulator {
+                             port: Int = 0, tls: (certificateFile: String, keyFile: String)? = nil) async throws -> ProviderSimulator {
         let simulator = ProviderSimulator(world: world, clock: clock)
-        let server = try await HTTPServer.start(host: host, port: port) { [weak simulator] request in
+        let server = try await HTTPServer.start(host: host, port: port, tls: tls) { [weak simulator] request in
             guard let simulator else { return .json(503, "{\"error\":\"simulator stopped\"}") }
             return simulator.handle(request)
         }

@@ -128,3 +128,57 @@ extension EndToEnd.Operating {
         }
     }
 }
+
+extension EndToEnd.Operating {
+    /// A CA and a server certificate for 127.0.0.1 signed by it, made with openssl(1), as a company's proxy CA would be.
+    func makeCertificates(in folder: URL) async throws -> (ca: String, cert: String, key: String) {
+        let ca = folder.appendingPathComponent("ca.pem").path
+        let caKey = folder.appendingPathComponent("ca.key").path
+        let cert = folder.appendingPathComponent("server.pem").path
+        let key = folder.appendingPathComponent("server.key").path
+        let csr = folder.appendingPathComponent("server.csr").path
+        let ext = folder.appendingPathComponent("server.ext").path
+        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+            .write(toFile: ext, atomically: true, encoding: .utf8)
+        for args in [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", caKey, "-out", ca, "-days", "2", "-subj", "/CN=costsync test corp CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext],
+        ] {
+            let openssl = try Subprocess(executable: "/usr/bin/openssl", arguments: args, environment: ["PATH": "/usr/bin:/bin"])
+            let result = await openssl.wait(timeout: .seconds(60))
+            try #require(result.status == 0, "openssl \(args.joined(separator: " ")): \(result)")
+        }
+        return (ca, cert, key)
+    }
+
+    @Test("an HTTPS provider signed by a company CA is refused until [http] ca_file trusts that CA, then synced",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "needs openssl(1) to make a CA"))
+    func companyCA() async throws {
+        let today = pinnedToday
+        let sync = SyncSection(startDate: today.advanced(by: -2))
+        try await Fixture.with(smallWorld(today: today, linesPerDay: 4), sync: sync) { fx in
+            let files = try await makeCertificates(in: fx.directory)
+            let noon = WallClock.fixed(Timestamp(secondsSinceEpoch: today.secondsSinceEpoch + 12 * 3600))
+            let tls = try await ProviderSimulator.start(world: fx.world, clock: noon, tls: (files.cert, files.key))
+            defer { Task { try? await tls.shutdown() } }
+            #expect(tls.baseURL.hasPrefix("https://127.0.0.1:"))
+            let config = fx.configTOML(sync).replacingOccurrences(of: fx.simulator.baseURL, with: tls.baseURL)
+            try fx.writeConfig(text: config)
+            let refused = try await fx.run(["run", "--once"])
+            #expect(refused.status == 1, "\(refused)")
+            // Not retried (it would fail the same way), and the fix is named.
+            #expect(refused.elapsed < .seconds(30), "\(refused.elapsed)")
+            #expect(refused.stderr.contains("TLS certificate not trusted") && refused.stderr.contains("[http] ca_file"), "\(refused.stderr)")
+            #expect(try fx.count("SELECT COUNT(*) FROM costs") == 0)
+
+            try fx.writeConfig(text: config + "\n[http]\nca_file = \"\(files.ca)\"\n")
+            try await fx.runOK(["run", "--once"])
+            #expect(try fx.count("SELECT COUNT(DISTINCT org) FROM costs") == fx.orgs.count)
+            // A ca_file that holds no certificate is a config error, naming the key.
+            try fx.writeConfig(text: config + "\n[http]\nca_file = \"\(fx.configPath)\"\n")
+            let bad = try await fx.run(["check-config"])
+            #expect(bad.status == 78 && bad.stderr.contains("http.ca_file"), "\(bad)")
+        }
+    }
+}
