@@ -173,6 +173,7 @@ let package = Package(
             name: "costsync-bench",
             dependencies: [
                 "CSQLite", "SQLite", "CostModel", "StorePort", "SQLiteStore", "AnthropicProvider", "ClickHouseProvider", "Simulator",
+                "PostgresStore", "PostgresScratch", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -185,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "PostgresStoreTests",
             dependencies: ["PostgresStore", "PostgresScratch", "SQLiteStore", "SQLite", "StorePort", "CostModel", "Simulator",
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: settings
         ),
         .testTarget(name: "CostModelTests", dependencies: ["CostModel", "JSONScanner"], swiftSettings: settings),

@@ -1,6 +1,6 @@
 /// An HTTP proxy server (`http://[user:password@]host:port`), which costsync
 /// reaches with `CONNECT`, so TLS to the provider stays end to end.
-public struct ProxyServer: Sendable, Equatable {
+public struct ProxyServer: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var user: Secret?

@@ -34,6 +34,9 @@ extension CostsyncApp {
 
     /// `costsync run [--once]`.
     public func run(once: Bool) async throws {
+        // SIGHUP is the reload signal; until its handler is in place (when the
+        // services start) it must not kill the daemon, as it would by default.
+        if !once { signal(SIGHUP, SIG_IGN) }
         let store = try await openStore()
         logger.info("costsync started", metadata: [
             "orgs": "\(config.orgs.count)", "database": "\(config.databasePath)", "version": "\(costsyncVersion)",

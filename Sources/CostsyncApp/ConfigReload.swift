@@ -29,14 +29,15 @@ actor LiveGeneration {
 /// same environment. A config that validates replaces the running one from
 /// the next pass on (started at once): orgs added and removed, changed keys,
 /// budgets and `[[notify]]` targets. One that does not is logged with the
-/// reason, and the running config stays. The database, `[metrics]`, `[http]`
-/// and the proxy are read at start only; a change there is named in the log
-/// as needing a restart.
+/// reason, and the running config stays. The database, `[metrics]`, `[http]`,
+/// the proxy and `poll_interval` are read at start only; a change there is
+/// named in the log as needing a restart.
 struct ConfigReloader: Sendable {
     let app: CostsyncApp
     let live: LiveGeneration
     let store: any CostStore
     let httpClients: ProviderHTTPClients
+    let limiters: RateLimiterRegistry
     let metrics: CostsyncMetrics
     let progress: @Sendable (ProgressEvent) -> Void
     let wakeup: PassWakeup
@@ -51,13 +52,17 @@ struct ConfigReloader: Sendable {
             logger.error("config reload failed; the running config stays", metadata: ["error": "\(error.description)"])
             return
         }
+        // Compared with what the daemon started with: that is what runs, whatever later reloads said.
+        let started = app.config
         var restartNeeded: [String] = []
-        if loaded.databasePath != running.config.databasePath || loaded.postgres != running.config.postgres { restartNeeded.append("database") }
-        if loaded.metrics != running.config.metrics { restartNeeded.append("[metrics]") }
-        if loaded.http != running.config.http { restartNeeded.append("[http] / proxy") }
+        if loaded.databasePath != started.databasePath || loaded.postgres != started.postgres { restartNeeded.append("database") }
+        if loaded.metrics != started.metrics { restartNeeded.append("[metrics]") }
+        if loaded.http != started.http { restartNeeded.append("[http] / proxy") }
+        if loaded.sync.pollInterval != started.sync.pollInterval { restartNeeded.append("poll_interval") }
         let next = CostsyncApp(config: loaded, clock: app.clock, logger: logger, console: app.console, environment: app.environment)
         let orgs = loaded.syncedOrgs
-        let engine = next.makeEngine(orgs: orgs, store: store, httpClients: httpClients, metrics: metrics, progress: progress)
+        let engine = next.makeEngine(orgs: orgs, store: store, httpClients: httpClients, limiters: limiters, metrics: metrics,
+                                     progress: progress)
         // Budgets and anomaly settings take effect now; deliveries go on through the running dispatcher.
         var alerts = running.alerts
         if let current = running.alerts, let ledger = store as? any AlertLedger {

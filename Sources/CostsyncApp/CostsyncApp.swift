@@ -49,7 +49,7 @@ public struct CostsyncApp: Sendable {
     func openStore() async throws(AppError) -> any CostStore {
         // Issue 13: [postgres] present, PostgreSQL is the store (PostgresStoreFactory.swift).
         if let postgres = config.postgres { return try await openPostgresStore(postgres) }
-        try StoreOwnership.refuseRootWrite(config.databasePath)
+        try StoreOwnership.refuseRootWrite(config.databasePath, environment: environment)
         let notifier = notifier
         let logger = logger
         do {
@@ -91,11 +91,13 @@ public struct CostsyncApp: Sendable {
 
     /// One provider client per org, all on the one shared HTTP client and the
     /// one wall clock.
-    func sources(_ orgs: [OrgConfig], httpClients: ProviderHTTPClients, metrics: CostsyncMetrics = .none) -> [any CostSource] {
-        // One limiter per ClickHouse key, shared by every org using that key:
-        // the documented limit (10 requests per 10 s) is per key, not per org.
-        let limiters = RateLimiterRegistry()
-        return orgs.map { org in
+    /// One limiter per ClickHouse key, shared by every org using that key: the
+    /// documented limit (10 requests per 10 s) is per key, not per org. A
+    /// reloaded config keeps the registry, so its first pass does not start
+    /// with a fresh budget right after the last pass's requests.
+    func sources(_ orgs: [OrgConfig], httpClients: ProviderHTTPClients, metrics: CostsyncMetrics = .none,
+                 limiters: RateLimiterRegistry = RateLimiterRegistry()) -> [any CostSource] {
+        orgs.map { org in
             do {
                 return try makeSource(org, httpClient: httpClients.client(for: org.baseURL), limiters: limiters, metrics: metrics)
             } catch {
@@ -130,7 +132,9 @@ public struct CostsyncApp: Sendable {
         let recorder = metrics?.metrics ?? .none
         let clock = clock
         try await withHTTPClients { (httpClients: ProviderHTTPClients) async throws -> Void in
-            let engine = makeEngine(orgs: orgs, store: store, httpClients: httpClients, metrics: recorder, progress: progress)
+            let limiters = RateLimiterRegistry()
+            let engine = makeEngine(orgs: orgs, store: store, httpClients: httpClients, limiters: limiters, metrics: recorder,
+                                    progress: progress)
             // Issue 14 (AlertsWiring.swift): evaluated after each pass, delivered beside it.
             let alerts = alerting ? alertsRuntime(store: store, httpClients: httpClients, metrics: recorder) : nil
             let live = LiveGeneration(Generation(config: config, orgs: orgs, engine: engine, alerts: alerts))
@@ -152,7 +156,8 @@ public struct CostsyncApp: Sendable {
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = alerts?.services(for: schedule) ?? []
             services.append(.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup))
             if reloadable {
-                let reloader = ConfigReloader(app: self, live: live, store: store, httpClients: httpClients, metrics: recorder,
+                let reloader = ConfigReloader(app: self, live: live, store: store, httpClients: httpClients, limiters: limiters,
+                                              metrics: recorder,
                                               progress: progress, wakeup: wakeup)
                 services.append(.init(service: ConfigReloadService(reloader: reloader), successTerminationBehavior: .ignore))
             }
@@ -168,10 +173,10 @@ public struct CostsyncApp: Sendable {
     }
 
     /// The engine for `orgs` under this config, on the shared clients.
-    func makeEngine(orgs: [OrgConfig], store: any CostStore, httpClients: ProviderHTTPClients, metrics: CostsyncMetrics,
-                    progress: @escaping @Sendable (ProgressEvent) -> Void) -> SyncEngine {
+    func makeEngine(orgs: [OrgConfig], store: any CostStore, httpClients: ProviderHTTPClients, limiters: RateLimiterRegistry,
+                    metrics: CostsyncMetrics, progress: @escaping @Sendable (ProgressEvent) -> Void) -> SyncEngine {
         let wording = ErrorWording(orgs: orgs)
-        return SyncEngine(sources: sources(orgs, httpClients: httpClients, metrics: metrics), store: store,
+        return SyncEngine(sources: sources(orgs, httpClients: httpClients, metrics: metrics, limiters: limiters), store: store,
                           settings: config.sync, clock: clock, logger: logger,
                           describe: { wording.describe($0) }, classify: CostsyncApp.failureReason,
                           metrics: metrics, progress: progress,

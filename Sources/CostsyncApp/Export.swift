@@ -67,6 +67,8 @@ extension CostsyncApp {
 final class ExportSink: @unchecked Sendable {
     // Used from one thread at a time: the store's executor while writing, then the caller.
     private var buffer: [UInt8] = []
+    /// The errno of the first failed write; later writes are dropped.
+    private var failure: Int32?
     private let fd: Int32
     private let target: String?
     private let temporary: String?
@@ -98,9 +100,13 @@ final class ExportSink: @unchecked Sendable {
     private func flush() {
         var offset = 0
         buffer.withUnsafeBytes { raw in
-            while offset < raw.count {
+            while offset < raw.count && failure == nil {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                guard n > 0 else { break }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    failure = n < 0 ? errno : ENOSPC
+                    break
+                }
                 offset += n
             }
         }
@@ -109,6 +115,11 @@ final class ExportSink: @unchecked Sendable {
 
     func finish() throws {
         flush()
+        // A short write (a full disk, a closed pipe) is an error, never a truncated file renamed into place.
+        if let failure {
+            if let temporary { close(fd); unlink(temporary) }
+            throw AppError.failed("costsync: cannot write '\(target ?? "standard output")': \(String(cString: strerror(failure)))")
+        }
         guard let target, let temporary else { return }
         guard fsync(fd) == 0, close(fd) == 0, rename(temporary, target) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -162,6 +173,7 @@ struct ExportWriter {
     private func writeFocus(from db: Connection, range: DayRange?) throws -> Int {
         let statement = try db.prepare("""
             SELECT \(FocusRow.viewColumns.joined(separator: ", ")) FROM focus_costs WHERE x_Day BETWEEN ?1 AND ?2
+            ORDER BY x_Provider, x_Org, x_Day, x_LineKey
             """)
         try bind(statement, range)
         sink.write(FocusRow.columns.joined(separator: ",") + "\n")

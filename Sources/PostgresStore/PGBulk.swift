@@ -86,6 +86,7 @@ extension PostgresCostStore {
     /// One COPY … FROM STDIN in text format, sent in chunks of about 1 MB.
     static func copy(_ t: PGTableRows, on c: PostgresConnection, logger: Logger) async throws {
         guard !t.rows.isEmpty else { return }
+        try ensureOpen(c)
         try await c.copyFrom(table: t.table, columns: t.columns, logger: logger) { writer in
             var buffer = ByteBuffer()
             buffer.reserveCapacity(1 << 20)
@@ -142,8 +143,8 @@ extension PostgresCostStore {
 
     /// The bench floor: `lines` loaded into `costs` with ONE COPY in ONE
     /// transaction, nothing else (no upsert, no revisions, no cursor). Returns
-    /// the rows loaded.
-    public func copyFloor(_ days: [DayWrite], org: OrgKey, fetchedAt: Timestamp) async throws -> Int {
+    /// the rows loaded and how long the transaction took.
+    public func copyFloor(_ days: [DayWrite], org: OrgKey, fetchedAt: Timestamp) async throws -> (rows: Int, elapsed: Duration) {
         let fetched = fetchedAt.description
         let columns = ["provider", "org", "day", "line_key", "scope_id", "scope_name", "item", "amount", "amount_nanos",
                        "currency", "is_final", "fetched_at"] + PGSchema.dimensionColumns + ["x_extras"]
@@ -159,7 +160,8 @@ extension PostgresCostStore {
         }
         let table = PGTableRows(table: "costs", columns: columns, rows: rows)
         let logger = logger
+        let start = ContinuousClock.now
         try await transaction("loading the floor") { c in try await Self.copy(table, on: c, logger: logger) }
-        return rows.count
+        return (rows.count, ContinuousClock.now - start)
     }
 }

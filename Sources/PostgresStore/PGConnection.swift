@@ -191,7 +191,7 @@ actor PGPool {
         nextID += 1
         let connection = try await PostgresConnection.connect(configuration: configuration, id: nextID, logger: logger)
         do {
-            try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(endpoint.quotedSchema)"), logger: logger)
+            try await PostgresCostStore.execute(connection, "SET search_path TO \(endpoint.quotedSchema)", logger: logger)
         } catch {
             try? await connection.close()
             throw error

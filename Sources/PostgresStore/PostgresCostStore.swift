@@ -68,8 +68,8 @@ public actor PostgresCostStore: CostStore {
                 let mapped = PostgresStoreError.from(error, statement: what, endpoint: endpoint)
                 guard mapped.isConnectionLoss else { throw mapped }
                 guard attempt < backoff.attempts else {
-                    if case let .unreachable(where_, _, cause) = mapped {
-                        throw PostgresStoreError.unreachable(endpoint: where_, attempts: attempt, cause: cause)
+                    if case let .unreachable(_, _, cause) = mapped {
+                        throw PostgresStoreError.unreachable(endpoint: endpoint.description, attempts: attempt, cause: cause)
                     }
                     throw mapped
                 }
@@ -88,13 +88,13 @@ public actor PostgresCostStore: CostStore {
                                   _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let logger = logger
         return try await run(what) { c in
-            try await c.query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
+            try await Self.execute(c, readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
             do {
                 let value = try await body(c)
-                try await c.query("COMMIT", logger: logger)
+                try await Self.execute(c, "COMMIT", logger: logger)
                 return value
             } catch {
-                _ = try? await c.query("ROLLBACK", logger: logger)
+                try? await Self.execute(c, "ROLLBACK", logger: logger)
                 throw error
             }
         }
@@ -103,12 +103,24 @@ public actor PostgresCostStore: CostStore {
     /// Runs SQL with `binds` and collects the rows.
     static func rows(_ c: PostgresConnection, _ sql: String, _ binds: PostgresBindings = PostgresBindings(),
                      logger: Logger) async throws -> [PostgresRow] {
-        try await c.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
+        try ensureOpen(c)
+        return try await c.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
     }
 
     static func execute(_ c: PostgresConnection, _ sql: String, _ binds: PostgresBindings = PostgresBindings(),
                         logger: Logger) async throws {
+        try ensureOpen(c)
         try await c.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+    }
+
+    /// postgres-nio 1.33.2 never answers a query sent on a connection the
+    /// server has already closed (a restart, pg_terminate_backend, a
+    /// failover): it would wait forever, so every statement checks first and
+    /// the loss is retried like any other. (A close that lands between the
+    /// check and the write is not covered; the window is one event-loop hop.)
+    static func ensureOpen(_ c: PostgresConnection) throws {
+        guard c.isClosed else { return }
+        throw PostgresStoreError.unreachable(endpoint: "the server", attempts: 1, cause: "the server closed the connection")
     }
 
     /// The (provider, org) binds that start most statements.
@@ -209,8 +221,8 @@ public actor PostgresCostStore: CostStore {
             } catch {
                 let mapped = PostgresStoreError.from(error, statement: what, endpoint: endpoint)
                 guard mapped.isConnectionLoss, attempt < backoff.attempts else {
-                    if case let .unreachable(where_, _, cause) = mapped {
-                        throw PostgresStoreError.unreachable(endpoint: where_, attempts: attempt, cause: cause)
+                    if case let .unreachable(_, _, cause) = mapped {
+                        throw PostgresStoreError.unreachable(endpoint: endpoint.description, attempts: attempt, cause: cause)
                     }
                     throw mapped
                 }

@@ -63,8 +63,18 @@ public struct ProviderHTTPClients: Sendable {
 
     /// The client for requests to `url` (a base URL or a webhook's).
     public func client(for url: String) -> HTTPClient {
-        guard let parsed = try? BaseURL(url) else { return direct }
-        return client(scheme: parsed.scheme, host: parsed.host)
+        // Read leniently: a webhook URL may carry a query (its token) that BaseURL refuses.
+        guard let schemeEnd = url.firstRange(of: "://") else { return direct }
+        let scheme = String(url[..<schemeEnd.lowerBound])
+        var authority = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let host: Substring
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            host = authority[authority.index(after: authority.startIndex)..<close]
+        } else {
+            host = authority.prefix { $0 != ":" }
+        }
+        return client(scheme: scheme, host: String(host))
     }
 
     public func client(scheme: String, host: String) -> HTTPClient {
@@ -103,7 +113,8 @@ public struct ProviderHTTPClients: Sendable {
             if let https { made.append(https) }
             let clients = ProviderHTTPClients(direct: direct, viaHTTPProxy: http, viaHTTPSProxy: https, rules: proxies)
             let result = try await body(clients)
-            for client in made { try await client.shutdown() }
+            // The work is done: a client that fails to shut down cleanly does not undo it.
+            for client in made { try? await client.shutdown() }
             return result
         } catch {
             for client in made { try? await client.shutdown() }

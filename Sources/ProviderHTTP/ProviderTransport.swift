@@ -385,8 +385,11 @@ public struct ProviderTransport: Sendable, CustomStringConvertible, CustomReflec
 
     /// A handshake that failed on the certificate (not trusted, not the host's).
     static func isCertificateFailure(_ error: any Error) -> Bool {
-        if let ssl = error as? NIOSSLError, case .handshakeFailed = ssl { return true }
-        if error is NIOSSLExtraError { return true }
+        // Only a verdict on the certificate; an alert or a reset mid-handshake is a network error (retried).
+        if let ssl = error as? NIOSSLError, case .handshakeFailed = ssl {
+            return String(describing: ssl).contains("CERTIFICATE_VERIFY_FAILED")
+        }
+        if let extra = error as? NIOSSLExtraError { return extra == .failedToValidateHostname }
         return false
     }
 

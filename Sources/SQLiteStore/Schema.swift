@@ -139,11 +139,14 @@ public enum Schema {
         PRIMARY KEY (org, service_id)
     ) STRICT;
 
-    -- A data warehouse is named after its primary service.
+    -- A data warehouse is named after its primary service, as last seen
+    -- (services are never deleted, so an old primary may linger).
     CREATE VIEW data_warehouses AS
-    SELECT org, data_warehouse_id, MIN(name) AS name
-    FROM services WHERE data_warehouse_id IS NOT NULL AND is_primary = 1
-    GROUP BY org, data_warehouse_id;
+    SELECT s.org, s.data_warehouse_id, s.name
+    FROM services s
+    WHERE s.data_warehouse_id IS NOT NULL AND s.is_primary = 1
+      AND s.fetched_at = (SELECT MAX(p.fetched_at) FROM services p
+                          WHERE p.org = s.org AND p.data_warehouse_id = s.data_warehouse_id AND p.is_primary = 1);
 
     DROP VIEW focus_costs;
 
@@ -157,12 +160,14 @@ public enum Schema {
     WITH priced AS (
         SELECT c.*, a.account_id, a.account_name,
                CASE c.provider WHEN 'anthropic' THEN c.amount_nanos ELSE (
-                   SELECT CASE WHEN c.amount_nanos < 0 THEN -1 ELSE 1 END * (i + (r > 500000000 OR (r = 500000000 AND i % 2 = 1)))
-                   FROM (SELECT aw * pw * 1000000000 + aw * pf + af * pw + (af * pf) / 1000000000 AS i,
-                                (af * pf) % 1000000000 AS r
-                         FROM (SELECT abs(c.amount_nanos) / 1000000000 AS aw, abs(c.amount_nanos) % 1000000000 AS af,
-                                      a.credit_price_nanos / 1000000000 AS pw, a.credit_price_nanos % 1000000000 AS pf)
-                         WHERE pw IS NOT NULL)
+                   -- SQLite turns an integer overflow into REAL: no figure rather than a wrong one.
+                   SELECT CASE WHEN typeof(v) = 'integer' THEN v END FROM (
+                       SELECT CASE WHEN c.amount_nanos < 0 THEN -1 ELSE 1 END * (i + (r > 500000000 OR (r = 500000000 AND i % 2 = 1))) AS v
+                       FROM (SELECT aw * pw * 1000000000 + aw * pf + af * pw + (af * pf) / 1000000000 AS i,
+                                    (af * pf) % 1000000000 AS r
+                             FROM (SELECT abs(c.amount_nanos) / 1000000000 AS aw, abs(c.amount_nanos) % 1000000000 AS af,
+                                          a.credit_price_nanos / 1000000000 AS pw, a.credit_price_nanos % 1000000000 AS pf)
+                             WHERE pw IS NOT NULL))
                ) END AS billed_nanos
         FROM costs c LEFT JOIN accounts a ON a.provider = c.provider AND a.org = c.org
     ), shown AS (

@@ -3,24 +3,39 @@ import Logging
 import StorePort
 
 extension OrgSync {
-    /// Keeps the org's account and names current: the account once (and the
-    /// config's credit price at every pass), the workspaces or services at
-    /// most once a UTC day. Runs after the costs, so it never delays them,
-    /// and a failure here is a warning, not a failed sync: the costs are
-    /// stored either way and the names are asked for again on the next pass.
+    /// Keeps the org's account and names current, at most once a UTC day
+    /// (the account too: a new key under the same label may be another
+    /// organization), and the config's credit price and ClickHouse account
+    /// at every pass (they cost no request). Runs after the costs, so it
+    /// never delays them; a failure here is a warning, not a failed sync:
+    /// the costs are stored either way, and the names are asked for again on
+    /// the next pass. The account and the names fail apart.
     func refreshNames(logger: Logger) async {
         guard let names = source as? any NameSource else { return }
+        let stored: StoredAccount?
+        do { stored = try await store.account(key) } catch {
+            logger.warning("names not refreshed; costs are unaffected", metadata: ["error": "\(describe(error))"])
+            return
+        }
+        let due = stored?.namesRefreshedAt.map { $0.day != clock.today } ?? true
         do {
-            let stored = try await store.account(key)
-            if var account = stored?.account {
-                if account.creditPrice != names.creditPrice {
-                    account.creditPrice = names.creditPrice
-                    try await store.saveAccount(key, account, at: clock.now)
-                }
-            } else {
-                try await store.saveAccount(key, try await names.account(), at: clock.now)
+            var account = stored?.account
+            if due || account == nil || key.provider == .clickhouse {
+                account = try await names.account()
             }
-            if let last = stored?.namesRefreshedAt, last.day == clock.today { return }
+            if var account {
+                account.creditPrice = names.creditPrice
+                if account != stored?.account { try await store.saveAccount(key, account, at: clock.now) }
+            }
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.warning("account not refreshed; costs are unaffected and it is asked for again next pass", metadata: [
+                "error": "\(describe(error))",
+            ])
+        }
+        guard due else { return }
+        do {
             let found = try await names.names()
             try await store.saveNames(key, found, at: clock.now)
             let count = switch found {

@@ -140,7 +140,9 @@ struct OrgSync {
                 }
             }
             outcome.summary = await tally.total
-            await refreshNames(logger: logger)
+            // Names only for an org whose costs came through: a failing org's
+            // names would fail the same way and only add requests and noise.
+            if firstError == nil { await refreshNames(logger: logger) }
             try await warnAboutLongPendingDays(today: today, logger: logger)
             if let firstError { throw firstError }
             if rechecking { try await store.recordRecheck(key, on: today) }

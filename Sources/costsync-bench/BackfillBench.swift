@@ -16,6 +16,7 @@ struct BackfillBench: AsyncParsableCommand {
     @Option(help: "Days to backfill.") var days = 365
     @Option(help: "Lines a day.") var lines = 2000
     @Flag(help: "Skip the raw C floor step.") var noFloor = false
+    @Option(help: "sqlite, or postgres: a throwaway cluster, beside a one-COPY floor (PostgresBackfillBench.swift).") var store = "sqlite"
 
     func run() async throws {
         let binary = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
@@ -23,6 +24,8 @@ struct BackfillBench: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw ValidationError("no costsync binary beside costsync-bench at \(binary): build it with swift build -c release")
         }
+        if store == "postgres" { return try await PostgresBackfillBench.run(binary: binary, days: days, lines: lines, noFloor: noFloor) }
+        guard store == "sqlite" else { throw ValidationError("--store \(store): sqlite or postgres") }
         let today = Day("2026-03-31")!
         let world = SimulatorWorld(seed: 11, today: today, anthropicOrgs: [SimAnthropicOrg(name: "bench", linesPerDay: lines, workspaces: 40)])
         let simulator = try await ProviderSimulator.start(

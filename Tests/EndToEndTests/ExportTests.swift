@@ -147,7 +147,7 @@ extension EndToEnd {
                     return try ["x_Provider", "x_Org", "x_Day", "x_LineKey", "BilledCost", "BillingAccountId", "SubAccountId",
                                 "SubAccountName", "PricingCurrencyEffectiveCost"].map { f[try at($0)] }.joined(separator: "|")
                 }
-                #expect(viewRows == exportRows.sorted())
+                #expect(viewRows == exportRows)
                 let leftovers = try FileManager.default.contentsOfDirectory(atPath: fx.directory.path).filter { $0.hasSuffix(".tmp") }
                 #expect(leftovers.isEmpty)
             }

@@ -1,0 +1,65 @@
+import ArgumentParser
+import CostModel
+import Foundation
+import Logging
+import PostgresScratch
+import PostgresStore
+import Simulator
+import StorePort
+
+/// `costsync-bench backfill --store postgres` (issue 13): the real
+/// `costsync backfill` binary against the simulator, into a throwaway
+/// PostgreSQL cluster, beside a floor measured in the same run on the same
+/// cluster: the same rows loaded with ONE COPY in ONE transaction.
+enum PostgresBackfillBench {
+    static func run(binary: String, days: Int, lines: Int, noFloor: Bool) async throws {
+        let cluster = try PGCluster()
+        defer {
+            cluster.stop(mode: "immediate")
+            cluster.remove()
+        }
+        let today = Day("2026-03-31")!
+        let world = SimulatorWorld(seed: 11, today: today, anthropicOrgs: [SimAnthropicOrg(name: "bench", linesPerDay: lines, workspaces: 40)])
+        let simulator = try await ProviderSimulator.start(
+            world: world, clock: .fixed(Timestamp(secondsSinceEpoch: world.today.secondsSinceEpoch + 12 * 3600)))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("costsync-bench-pg-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("costsync.toml")
+        let toml = world.costsyncConfigTOML(baseURL: simulator.baseURL, database: dir.appendingPathComponent("unused.sqlite").path)
+            + cluster.configTable(schema: "bench")
+        try toml.write(to: config, atomically: true, encoding: .utf8)
+
+        let first = today.advanced(by: -(days - 1))
+        var env = ProcessInfo.processInfo.environment
+        for (name, value) in world.credentialEnvironment() { env[name] = value }
+        env["COSTSYNC_NOW"] = "\(today)T12:00:00Z"
+        env["MALLOC_ARENA_MAX"] = nil
+        let start = ContinuousClock.now
+        let child = try await Child.run(binary, ["backfill", "--config", config.path, "--from", "\(first)", "--to", "\(today)",
+                                                 "--log-level", "warning"], environment: env)
+        let elapsed = ContinuousClock.now - start
+        try await simulator.shutdown()
+        guard child.status == 0 else { throw ValidationError("costsync backfill failed (wait status \(child.status))") }
+
+        var logger = Logger(label: "costsync.bench")
+        logger.logLevel = .warning
+        let store = try await PostgresCostStore(endpoint: cluster.endpoint(schema: "bench"), logger: logger)
+        let rows = try await store.count("costs")
+        await store.close()
+        let ours = rate(rows, elapsed)
+        var line = "backfill --store postgres: \(Int(ours)) rows/s (\(rows) rows, \(days) days, real costsync binary over loopback HTTP "
+            + "into PostgreSQL on a unix socket), peak RSS \(child.maxRSSKiB / 1024) MB"
+        if !noFloor {
+            let workload = Workload.anthropicYear(days: days, linesPerDay: lines, from: first)
+            let floorStore = try await PostgresCostStore(endpoint: cluster.endpoint(schema: "floor"), logger: logger)
+            let (loaded, floorElapsed) = try await floorStore.copyFloor(workload, org: OrgKey(.anthropic, "floor"),
+                                                                         fetchedAt: Timestamp(secondsSinceEpoch: 0))
+            await floorStore.close()
+            let floor = rate(loaded, floorElapsed)
+            print("floor: \(Int(floor)) rows/s (\(loaded) rows with one COPY in one transaction, same cluster, same schema)")
+            line += " = \(String(format: "%.2f", ours / floor))× floor"
+        }
+        print(line)
+    }
+}
