@@ -185,7 +185,7 @@ let package = Package(
         // The PostgreSQL store against a throwaway cluster, and costsync end to end on it (issue 13).
         .testTarget(
             name: "PostgresStoreTests",
-            dependencies: ["PostgresStore", "PostgresScratch", "SQLiteStore", "SQLite", "StorePort", "CostModel", "Simulator",
+            dependencies: ["PostgresStore", "PostgresScratch", "SQLiteStore", "SQLite", "StorePort", "CostModel", "Simulator", "Config",
                            .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: settings
         ),

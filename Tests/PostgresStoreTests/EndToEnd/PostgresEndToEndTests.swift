@@ -6,8 +6,11 @@ import Testing
 
 /// The real `costsync` binary on PostgreSQL: the SQLite end-to-end stories
 /// again, and those only a shared database has.
-@Suite("costsync on PostgreSQL, end to end", .serialized)
-struct PostgresEndToEndTests {
+// Nested in the store suite, which is serialized: its tests stop the shared
+// cluster and terminate sessions, which must not land in another test's run.
+extension PostgresStoreTests {
+@Suite("costsync on PostgreSQL, end to end")
+struct EndToEnd {
     @Test("a 400-day backfill of two orgs per provider is exact to the nano per day; run --once then asks only for the days not final")
     func backfillThenPoll() async throws {
         let today = pinnedToday
@@ -255,4 +258,5 @@ struct PostgresEndToEndTests {
             expectNoProblems(try fx.mismatches(in: DayRange(first, today)), "after the next pass")
         }
     }
+}
 }
