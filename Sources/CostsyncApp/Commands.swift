@@ -151,16 +151,20 @@ extension CostsyncApp {
         var targets: [TargetHealth] = []  // issue 14: failing [[notify]] targets
         let path = config.databasePath
         let folder = (path as NSString).deletingLastPathComponent
-        if !FileManager.default.fileExists(atPath: path) {
+        var store: (any CostStore)?
+        if config.postgres != nil {
+            store = try await openStore()
+        } else if !FileManager.default.fileExists(atPath: path) {
             guard folder.isEmpty || FileManager.default.fileExists(atPath: folder) else {
                 throw AppError.failed("costsync: cannot open the database '\(path)' (config key 'database'): the folder '\(folder)' does not exist")
             }
             console.error("costsync: no database at '\(path)' yet; `costsync run` or `costsync backfill` creates it")
         } else {
-            let store: any CostStore
             do { store = try SQLiteCostStore(readingFrom: path) } catch {
                 throw AppError.failed("costsync: cannot open the database '\(path)': \(error)")
             }
+        }
+        if let store {
             for (i, org) in config.syncedOrgs.enumerated() {
                 states[i] = try await store.state(of: OrgKey(org.provider, org.name), since: config.startDate(of: org), now: clock.now)
             }

@@ -75,6 +75,10 @@ public struct CostsyncApp: Sendable {
 
     /// The database for a read-only command (history, export); it must exist.
     func openStoreForReading() throws(AppError) -> SQLiteCostStore {
+        if config.postgres != nil {
+            throw .failed("costsync: this command reads the SQLite file; with [postgres] in \(config.file) the costs are in PostgreSQL: "
+                          + "query its views (daily_costs, monthly_costs, focus_costs, day_revisions) with psql")
+        }
         guard FileManager.default.fileExists(atPath: config.databasePath) else {
             throw .failed("costsync: no database at '\(config.databasePath)' yet; `costsync run` or `costsync backfill` creates it")
         }

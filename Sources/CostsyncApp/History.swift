@@ -9,7 +9,8 @@ extension CostsyncApp {
     /// written, as a table with totals per day, or JSON for scripts. Read-only.
     public func history(orgs names: [String] = [], range: DayRange? = nil, json: Bool = false) async throws {
         let orgs = try selectOrgs(names)
-        let store = try openStoreForReading()
+        // Revisions come through the port, so PostgreSQL answers them too.
+        let store: any CostStore = config.postgres != nil ? try await openStore() : try openStoreForReading()
         var revisions: [Revision] = []
         for org in orgs {
             revisions += try await store.revisions(OrgKey(org.provider, org.name), in: range)

@@ -90,10 +90,13 @@ struct PGPartitionWriter {
         var count: Int { day.count }
     }
 
+    /// The columns of `costs` a write sets, in the order COPY and the upsert list them.
+    static let costColumns = ["provider", "org", "day", "line_key", "scope_id", "scope_name", "item", "amount", "amount_nanos",
+                              "currency", "is_final", "fetched_at"] + PGSchema.dimensionColumns + ["x_extras"]
+
     static let upsertSQL: String = {
         let dims = PGSchema.dimensionColumns + ["x_extras"]
-        let columns = ["provider", "org", "day", "line_key", "scope_id", "scope_name", "item", "amount", "amount_nanos",
-                       "currency", "is_final", "fetched_at"] + dims
+        let columns = costColumns
         // $1 provider, $2 org, $3 currency, $4 fetched_at, then one array per column.
         let arrays = ["day", "line_key", "scope_id", "scope_name", "item", "amount", "amount_nanos", "is_final"] + dims
         let types = ["text[]", "text[]", "text[]", "text[]", "text[]", "text[]", "bigint[]", "bool[]"]
@@ -156,6 +159,9 @@ struct PGPartitionWriter {
         var reopened: Day?
         var held: [String] = []
         var columns = Columns()
+        // Days never written before (a backfill's): nothing to compare with,
+        // so their lines go in with COPY, the fastest path PostgreSQL has.
+        var fresh = Columns()
         var written: [(write: DayWrite, text: String, isFinal: Bool, lines: [CostLine], total: Int64)] = []
         for write in days {
             let text = write.day.description
@@ -182,7 +188,11 @@ struct PGPartitionWriter {
                 let (sum, overflow) = total.addingReportingOverflow(line.amount.nanos)
                 guard !overflow else { throw StoreError.sumOutOfRange(key, write.day) }
                 total = sum
-                columns.append(line, day: text, isFinal: isFinal, scopeName: line.scopeName ?? names[line.scopeID])
+                if prior == nil {
+                    fresh.append(line, day: text, isFinal: isFinal, scopeName: line.scopeName ?? names[line.scopeID])
+                } else {
+                    columns.append(line, day: text, isFinal: isFinal, scopeName: line.scopeName ?? names[line.scopeID])
+                }
             }
             written.append((write, text, isFinal, lines, total))
             if prior?.isFinal == true && !isFinal { reopened = min(reopened ?? write.day, write.day) }
@@ -226,6 +236,18 @@ struct PGPartitionWriter {
             }
         }
 
+        if !fresh.day.isEmpty {
+            let provider = key.provider.rawValue, org = key.org, currency = key.provider.currency
+            var rows: [[String?]] = []
+            rows.reserveCapacity(fresh.day.count)
+            for i in fresh.day.indices {
+                rows.append([provider, org, fresh.day[i], fresh.lineKey[i], fresh.scopeID[i], fresh.scopeName[i], fresh.item[i],
+                             fresh.amount[i], String(fresh.nanos[i]), currency, fresh.isFinal[i] ? "t" : "f", fetchedAt]
+                            + fresh.dims.map { $0[i] })
+            }
+            try await PostgresCostStore.copy(table: "costs", columns: Self.costColumns, chunks: PostgresCostStore.encode(rows), on: c, logger: logger)
+        }
+
         var revisions = RevisionRows()
         var gone: (days: [String], keys: [String]) = ([], [])
         for (write, text, _, lines, _) in written {
@@ -236,7 +258,7 @@ struct PGPartitionWriter {
             let dayChanges = changed[text] ?? [:]
             for line in lines {
                 let previous = old.removeValue(forKey: line.lineKey)
-                guard let inserted = dayChanges[line.lineKey] else {
+                guard let inserted = prior == nil ? true : dayChanges[line.lineKey] else {
                     summary.unchanged += 1
                     continue
                 }

@@ -87,6 +87,9 @@ struct OrgSync {
         do {
             if let claimError { throw claimError }  // issue 13: reported like any failure, below
             try await store.recordAttempt(key, at: clock.now, start: settings.startDate)
+            // An org's first sync asks for its names first, so its rows are written
+            // with them (rather than all rewritten afterwards); later refreshes follow the costs.
+            if source is any NameSource, try await store.account(key)?.namesRefreshedAt == nil { await refreshNames(logger: logger) }
             let cursor = try await store.nextDay(key) ?? settings.startDate
             let range: DayRange
             var skip = Set<Day>()
