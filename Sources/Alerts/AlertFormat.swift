@@ -95,25 +95,6 @@ struct JSONObjectWriter {
 
     func finish() -> String { out + "}" }
 
-    /// RFC 8259 string escaping: quote, backslash and control characters.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// The one JSON string encoder (CostModel's).
+    static func quoted(_ s: String) -> String { JSONText.quoted(s) }
 }
