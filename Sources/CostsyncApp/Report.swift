@@ -328,6 +328,8 @@ enum ReportHTML {
             let x = left + Double(i) * slot + slot * 0.15
             for (k, org) in orgs.enumerated() {
                 guard let entry = org.days[day], entry.nanos > 0 else { continue }
+                // Pixels, not money: a bar's height. Every figure printed on the
+                // page comes from the exact nanos (ReportMoney), never from here.
                 let h = plotHeight * Double(entry.nanos) / axisMax
                 y -= h
                 let colour = palette[k % palette.count]
