@@ -257,10 +257,15 @@ public actor PostgresCostStore: CostStore {
         return true
     }
 
-    /// Gives the org back: closing the connection drops its lock, even if the
-    /// server is unreachable by now.
+    /// Gives the org back: unlocked at once, so the next claim (this
+    /// instance's or another's) sees it free; closing the connection would
+    /// drop the lock too, but only once the server's backend has gone, which
+    /// it does in its own time. The close covers a server unreachable by now.
     public func release(_ key: OrgKey) async {
         guard let c = claims.removeValue(forKey: key) else { return }
+        var b = PostgresBindings()
+        b.append(PGLockKey.org(schema: endpoint.schema, key))
+        _ = try? await Self.rows(c, "SELECT pg_advisory_unlock($1)", b, logger: logger)
         try? await c.close()
     }
 
