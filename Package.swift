@@ -185,7 +185,7 @@ let package = Package(
         // The PostgreSQL store against a throwaway cluster, and costsync end to end on it (issue 13).
         .testTarget(
             name: "PostgresStoreTests",
-            dependencies: ["PostgresStore", "PostgresScratch", "SQLiteStore", "SQLite", "StorePort", "CostModel", "Simulator", "Config",
+            dependencies: ["PostgresStore", "PostgresScratch", "SQLiteStore", "SQLite", "StorePort", "CostModel", "Simulator", "Config", "ProcessHarness",
                            .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: settings
         ),
@@ -221,9 +221,11 @@ let package = Package(
                            .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: settings
         ),
+        // Child processes for the end-to-end tests: run, signal, wait, collect output.
+        .target(name: "ProcessHarness", swiftSettings: settings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Simulator", "CostModel", "SQLite", "SyncEngine"],
+            dependencies: ["Simulator", "CostModel", "SQLite", "SyncEngine", "ProcessHarness"],
             swiftSettings: settings
         ),
     ],

@@ -1,18 +1,20 @@
+// Child processes for the end-to-end tests of both stores (EndToEndTests,
+// PostgresStoreTests): test targets cannot depend on one another, so the
+// harness is a small library target of its own.
 import Foundation
 import Synchronization
-import Testing
 
 /// Something the harness itself could not do (a missing binary, a process
 /// that would not start), as opposed to a failed expectation.
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct HarnessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// The `costsync` executable built next to this test bundle by
 /// `swift build --build-tests`: the directory of `/proc/self/exe`.
-enum CostsyncBinary {
-    static func path() throws -> String {
+public enum CostsyncBinary {
+    public static func path() throws -> String {
         let exe: String
         do {
             exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
@@ -32,7 +34,7 @@ enum CostsyncBinary {
 
 /// Collects everything a pipe delivers, on a thread of its own, so a child
 /// writing a lot to stdout and stderr never blocks on a full pipe.
-final class PipeCollector: Sendable {
+public final class PipeCollector: Sendable {
     private struct State {
         var data = Data()
         var finished = false
@@ -41,7 +43,7 @@ final class PipeCollector: Sendable {
 
     private let state = Mutex(State())
 
-    init(_ handle: FileHandle) {
+    public init(_ handle: FileHandle) {
         Thread.detachNewThread { [self] in
             while true {
                 let chunk = handle.availableData  // blocks; empty at end of file
@@ -58,11 +60,11 @@ final class PipeCollector: Sendable {
     }
 
     /// What arrived so far.
-    var text: String { state.withLock { String(decoding: $0.data, as: UTF8.self) } }
-    var bytes: Data { state.withLock { $0.data } }
+    public var text: String { state.withLock { String(decoding: $0.data, as: UTF8.self) } }
+    public var bytes: Data { state.withLock { $0.data } }
 
     /// Returns once the writing end is closed by every process holding it.
-    func waitForEndOfFile() async {
+    public func waitForEndOfFile() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { s -> Bool in
                 if s.finished { return true }
@@ -75,17 +77,24 @@ final class PipeCollector: Sendable {
 }
 
 /// How a child process ended.
-struct Termination: Sendable, Equatable {
+public struct Termination: Sendable, Equatable {
     /// The exit status, or the signal number when `signaled`.
-    var status: Int32
-    var signaled: Bool
+    public var status: Int32
+    public var signaled: Bool
+
+    public init(status: Int32, signaled: Bool) {
+        self.status = status
+        self.signaled = signaled
+    }
 }
 
 /// A one-shot value that many tasks may await.
-final class Latch<Value: Sendable>: Sendable {
+public final class Latch<Value: Sendable>: Sendable {
+    public init() {}
+
     private let state = Mutex<(value: Value?, waiters: [CheckedContinuation<Value, Never>])>((nil, []))
 
-    func set(_ value: Value) {
+    public func set(_ value: Value) {
         let waiters = state.withLock { s -> [CheckedContinuation<Value, Never>] in
             guard s.value == nil else { return [] }
             s.value = value
@@ -95,9 +104,9 @@ final class Latch<Value: Sendable>: Sendable {
         waiters.forEach { $0.resume(returning: value) }
     }
 
-    var current: Value? { state.withLock { $0.value } }
+    public var current: Value? { state.withLock { $0.value } }
 
-    var value: Value {
+    public var value: Value {
         get async {
             await withCheckedContinuation { (c: CheckedContinuation<Value, Never>) in
                 let now = state.withLock { s -> Value? in
@@ -112,20 +121,20 @@ final class Latch<Value: Sendable>: Sendable {
 }
 
 /// What a finished `costsync` run left behind.
-struct RunResult: Sendable, CustomStringConvertible {
-    var arguments: [String]
-    var termination: Termination
+public struct RunResult: Sendable, CustomStringConvertible {
+    public var arguments: [String]
+    public var termination: Termination
     /// The harness had to SIGKILL it after its time limit.
-    var timedOut: Bool
-    var stdout: String
-    var stderr: String
-    var elapsed: Duration
+    public var timedOut: Bool
+    public var stdout: String
+    public var stderr: String
+    public var elapsed: Duration
 
-    var status: Int32 { termination.signaled ? -1 : termination.status }
-    var exitedNormally: Bool { !termination.signaled && !timedOut }
-    var output: String { stdout + "\n" + stderr }
+    public var status: Int32 { termination.signaled ? -1 : termination.status }
+    public var exitedNormally: Bool { !termination.signaled && !timedOut }
+    public var output: String { stdout + "\n" + stderr }
 
-    var description: String {
+    public var description: String {
         let how = timedOut ? "TIMED OUT and was killed"
             : termination.signaled ? "killed by signal \(termination.status)" : "exit status \(termination.status)"
         return """
@@ -139,17 +148,17 @@ struct RunResult: Sendable, CustomStringConvertible {
 }
 
 /// A running child process with its output collected; `wait` gives the result.
-final class Subprocess: @unchecked Sendable {
+public final class Subprocess: @unchecked Sendable {
     // `Process` is not Sendable; it is only touched in `init` and for its pid.
     private let process: Process
-    let arguments: [String]
-    let stdout: PipeCollector
-    let stderr: PipeCollector
+    public let arguments: [String]
+    public let stdout: PipeCollector
+    public let stderr: PipeCollector
     private let exit = Latch<Termination>()
     private let started = ContinuousClock.now
-    let pid: Int32
+    public let pid: Int32
 
-    init(executable: String, arguments: [String], environment: [String: String], currentDirectory: URL? = nil) throws {
+    public init(executable: String, arguments: [String], environment: [String: String], currentDirectory: URL? = nil) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -181,16 +190,16 @@ final class Subprocess: @unchecked Sendable {
         if exit.current == nil { kill(pid, SIGKILL) }
     }
 
-    var hasExited: Bool { exit.current != nil }
+    public var hasExited: Bool { exit.current != nil }
 
-    func signal(_ signal: Int32) {
+    public func signal(_ signal: Int32) {
         guard !hasExited else { return }
         kill(pid, signal)
     }
 
     /// Waits for the process to end; after `timeout` it is SIGKILLed and the
     /// result says it timed out.
-    func wait(timeout: Duration) async -> RunResult {
+    public func wait(timeout: Duration) async -> RunResult {
         let exit = self.exit
         let pid = self.pid
         let timedOut = await withTaskGroup(of: Bool.self) { group -> Bool in
@@ -224,7 +233,7 @@ final class Subprocess: @unchecked Sendable {
 }
 
 /// Polls `condition` until it holds or `timeout` passes; errors count as "not yet".
-func eventually(timeout: Duration, every interval: Duration = .milliseconds(25),
+public func eventually(timeout: Duration, every interval: Duration = .milliseconds(25),
                 _ condition: () throws -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {

@@ -1,3 +1,4 @@
+import ProcessHarness
 import CostModel
 import Foundation
 import Synchronization

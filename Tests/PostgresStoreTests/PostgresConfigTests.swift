@@ -1,3 +1,4 @@
+import ProcessHarness
 import Config
 import CostModel
 import Testing

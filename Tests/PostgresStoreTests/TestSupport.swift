@@ -1,3 +1,4 @@
+import ProcessHarness
 import Logging
 import PostgresScratch
 

@@ -1,3 +1,4 @@
+import ProcessHarness
 import Testing
 
 /// The real `costsync` binary, run as a subprocess against the provider
