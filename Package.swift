@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // TLS: PostgreSQL's sslmode, and the shared HTTP client's extra CA file.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // AsyncChannel: the engine hands a fetched page to its writer (already in the graph through service-lifecycle).
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
     ],
     targets: [
         // The C-interop layer: the system's libsqlite3, nothing vendored.
@@ -125,6 +127,7 @@ let package = Package(
                 "CostModel", "StorePort", "Config", "SystemdSupport", "CostsyncMetrics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ],
             swiftSettings: settings
         ),

@@ -98,37 +98,12 @@ extension PostgresCostStore {
 
     /// Rows in COPY's text format, in chunks of about 1 MB.
     static func encode(_ rows: [[String?]]) -> [ByteBuffer] {
-        var chunks: [ByteBuffer] = []
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(1 << 20)
+        var text = PGCopyText()
         for row in rows {
-            for (i, value) in row.enumerated() {
-                if i > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
-                guard let value else { buffer.writeStaticString("\\N"); continue }
-                copyEscape(value, into: &buffer)
-            }
-            buffer.writeInteger(UInt8(ascii: "\n"))
-            if buffer.readableBytes >= 1 << 20 {
-                chunks.append(buffer)
-                buffer = ByteBuffer()
-                buffer.reserveCapacity(1 << 20)
-            }
+            for value in row { text.field(value) }
+            text.endRow()
         }
-        if buffer.readableBytes > 0 { chunks.append(buffer) }
-        return chunks
-    }
-
-    /// COPY's text format: backslash, tab, newline and carriage return escaped.
-    static func copyEscape(_ value: String, into buffer: inout ByteBuffer) {
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-            default: buffer.writeInteger(byte)
-            }
-        }
+        return text.finish()
     }
 
     /// Row count and exact sum of `amount_nanos` per (provider, org, day) of `costs`.
@@ -144,6 +119,20 @@ extension PostgresCostStore {
         return out
     }
 
+    /// Every row of `costs` as text (NULL as nil), `columns` of each, in key
+    /// order: what the bench's floor loads again, so it loads the same rows.
+    public func costRows(_ columns: [String]) async throws -> [[String?]] {
+        let known = Set(PGPartitionWriter.costColumns)
+        for column in columns where !known.contains(column) { throw PostgresStoreError.unexpected("no costs column '\(column)'") }
+        let select = columns.map { $0 == "day" || $0 == "amount" ? "\($0)::text" : $0 }.joined(separator: ", ")
+        let logger = logger
+        return try await run("reading costs") { c in
+            try await Self.rows(c, "SELECT \(select) FROM costs ORDER BY provider, org, day, line_key", logger: logger).map { row in
+                try row.makeRandomAccess().map { try $0.decode(String?.self) }
+            }
+        }
+    }
+
     /// How many rows a table holds (for the bench and tests).
     public func count(_ table: String) async throws -> Int {
         guard Self.copyableTables.contains(table) else { throw PostgresStoreError.unexpected("no table '\(table)'") }
@@ -157,27 +146,106 @@ extension PostgresCostStore {
     /// transaction, nothing else (no upsert, no revisions, no cursor). Returns
     /// the rows loaded and how long the transaction took.
     public func copyFloor(_ days: [DayWrite], org: OrgKey, fetchedAt: Timestamp) async throws -> (rows: Int, elapsed: Duration) {
-        let fetched = fetchedAt.description
-        let columns = ["provider", "org", "day", "line_key", "scope_id", "scope_name", "item", "amount", "amount_nanos",
-                       "currency", "is_final", "fetched_at"] + PGSchema.dimensionColumns + ["x_extras"]
-        // Every value made text before the clock starts, as the SQLite floor does.
-        let rows: [[String?]] = days.flatMap { write in
-            write.lines.map { l in
-                let d = l.dimensions
-                return [org.provider.rawValue, org.org, write.day.description, l.lineKey, l.scopeID, l.scopeName, l.item,
-                        l.amount.text, String(l.amount.nanos), org.provider.currency, "t", fetched, d.workspaceID, d.description,
-                        d.costType, d.model, d.tokenType, d.contextWindow, d.serviceTier, d.inferenceGeo, d.entityType,
-                        d.entityID, d.entityName, d.serviceID, d.dataWarehouseID, d.metric, l.extras]
+        // Encoded before the clock starts, by the writer's own row encoder:
+        // the floor measures the server, not this process's text encoding.
+        var text = PGCopyText()
+        for write in days {
+            let day = write.day.description
+            for line in write.lines {
+                text.costRow(line, key: org, day: day, isFinal: true, scopeName: line.scopeName, fetchedAt: fetchedAt.description)
             }
         }
-        // Encoded before the clock starts: the floor measures the server, not
-        // this process's text encoding.
-        let chunks = Self.encode(rows)
+        let rows = text.rows
+        let chunks = text.finish()
+        let columns = PGPartitionWriter.costColumns
         let logger = logger
         let start = ContinuousClock.now
         try await transaction("loading the floor") { c in
             try await Self.copy(table: "costs", columns: columns, chunks: chunks, on: c, logger: logger)
         }
-        return (rows.count, ContinuousClock.now - start)
+        return (rows, ContinuousClock.now - start)
+    }
+}
+
+/// Rows in COPY's text format, written straight into chunks of about 1 MB:
+/// no row is built as an array of strings first.
+struct PGCopyText {
+    private var chunks: [ByteBuffer] = []
+    private var buffer: ByteBuffer
+    private var fieldsInRow = 0
+    private(set) var rows = 0
+
+    init() {
+        buffer = ByteBuffer()
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    mutating func field(_ value: String?) {
+        if fieldsInRow > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
+        fieldsInRow += 1
+        guard let value else { buffer.writeStaticString("\\N"); return }
+        Self.escape(value, into: &buffer)
+    }
+
+    mutating func endRow() {
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        fieldsInRow = 0
+        rows += 1
+        if buffer.readableBytes >= 1 << 20 {
+            chunks.append(buffer)
+            buffer = ByteBuffer()
+            buffer.reserveCapacity(1 << 20)
+        }
+    }
+
+    consuming func finish() -> [ByteBuffer] {
+        if buffer.readableBytes > 0 { chunks.append(buffer) }
+        return chunks
+    }
+
+    /// One `costs` row, in `PGPartitionWriter.costColumns` order.
+    mutating func costRow(_ line: CostLine, key: OrgKey, day: String, isFinal: Bool, scopeName: String?, fetchedAt: String) {
+        field(key.provider.rawValue)
+        field(key.org)
+        field(day)
+        field(line.lineKey)
+        field(line.scopeID)
+        field(scopeName)
+        field(line.item)
+        field(line.amount.text)
+        field(String(line.amount.nanos))
+        field(key.provider.currency)
+        field(isFinal ? "t" : "f")
+        field(fetchedAt)
+        let d = line.dimensions
+        // One call each rather than a loop over an array: no allocation per row.
+        field(d.workspaceID); field(d.description); field(d.costType); field(d.model); field(d.tokenType)
+        field(d.contextWindow); field(d.serviceTier); field(d.inferenceGeo); field(d.entityType); field(d.entityID)
+        field(d.entityName); field(d.serviceID); field(d.dataWarehouseID); field(d.metric)
+        field(line.extras)
+        endRow()
+    }
+
+    /// COPY's text format: backslash, tab, newline and carriage return
+    /// escaped; a value with none of them (nearly all) is copied whole.
+    static func escape(_ value: String, into buffer: inout ByteBuffer) {
+        var value = value
+        value.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n")
+                || $0 == UInt8(ascii: "\r") })
+            else {
+                buffer.writeBytes(bytes)
+                return
+            }
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+                default: buffer.writeInteger(byte)
+                }
+            }
+        }
     }
 }

@@ -161,7 +161,7 @@ struct PGPartitionWriter {
         var columns = Columns()
         // Days never written before (a backfill's): nothing to compare with,
         // so their lines go in with COPY, the fastest path PostgreSQL has.
-        var fresh = Columns()
+        var fresh = PGCopyText()
         var written: [(write: DayWrite, text: String, isFinal: Bool, lines: [CostLine], total: Int64)] = []
         for write in days {
             let text = write.day.description
@@ -189,7 +189,8 @@ struct PGPartitionWriter {
                 guard !overflow else { throw StoreError.sumOutOfRange(key, write.day) }
                 total = sum
                 if prior == nil {
-                    fresh.append(line, day: text, isFinal: isFinal, scopeName: line.scopeName ?? names[line.scopeID])
+                    fresh.costRow(line, key: key, day: text, isFinal: isFinal, scopeName: line.scopeName ?? names[line.scopeID],
+                                  fetchedAt: fetchedAt)
                 } else {
                     columns.append(line, day: text, isFinal: isFinal, scopeName: line.scopeName ?? names[line.scopeID])
                 }
@@ -236,16 +237,8 @@ struct PGPartitionWriter {
             }
         }
 
-        if !fresh.day.isEmpty {
-            let provider = key.provider.rawValue, org = key.org, currency = key.provider.currency
-            var rows: [[String?]] = []
-            rows.reserveCapacity(fresh.day.count)
-            for i in fresh.day.indices {
-                rows.append([provider, org, fresh.day[i], fresh.lineKey[i], fresh.scopeID[i], fresh.scopeName[i], fresh.item[i],
-                             fresh.amount[i], String(fresh.nanos[i]), currency, fresh.isFinal[i] ? "t" : "f", fetchedAt]
-                            + fresh.dims.map { $0[i] })
-            }
-            try await PostgresCostStore.copy(table: "costs", columns: Self.costColumns, chunks: PostgresCostStore.encode(rows), on: c, logger: logger)
+        if fresh.rows > 0 {
+            try await PostgresCostStore.copy(table: "costs", columns: Self.costColumns, chunks: fresh.finish(), on: c, logger: logger)
         }
 
         var revisions = RevisionRows()

@@ -1,5 +1,5 @@
+import AsyncAlgorithms
 import CostModel
-
 import StorePort
 import Config
 import CostsyncMetrics
@@ -206,46 +206,76 @@ struct OrgSync {
         try await store.finishFetch(fetchID, at: clock.now, requestIDs: ids, summary: summary, error: nil)
     }
 
+    /// Fetching the next page overlaps writing this one: the provider's
+    /// answer is decoded while the store (PostgreSQL in another process, or
+    /// SQLite on its own executor) commits the page before. The channel holds
+    /// no buffer, so at most two pages are in memory (one being written, one
+    /// waiting), and pages are written one at a time, in the order they came.
+    /// A write that fails cancels the fetching; a fetch that fails is thrown
+    /// once every page handed over before it has been written.
     private func fetchPages(_ window: DayRange, fetchID: Int64, log: WindowLog, rule: FinalityRule, cursorRule: CursorRule,
                             skipped: Set<Day>, today: Day, planned: Int, tally: Tally, logger: Logger) async throws {
-        try await source.fetch(window) { days in
-            var requestIDs: [Day: String] = [:]
-            let writes = days.compactMap { costs -> DayWrite? in
-                // Only days asked for, and never a day the store already holds as final.
-                guard window.contains(costs.day), !skipped.contains(costs.day) else { return nil }
-                requestIDs[costs.day] = costs.requestID
-                return DayWrite(day: costs.day, lines: costs.lines,
-                                isFinal: rule.isFinal(costs.day, providerLocked: costs.providerLocked, today: today),
-                                mismatch: costs.mismatch)
+        let pages = AsyncThrowingChannel<[DayCosts], any Error>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { [source] in
+                do {
+                    try await source.fetch(window) { days in
+                        await pages.send(days)
+                        // Cancelled while waiting: the writer failed or SIGTERM came; fetch no further.
+                        try Task.checkCancellation()
+                    }
+                    pages.finish()
+                } catch {
+                    pages.fail(error)
+                }
             }
-            guard !writes.isEmpty else { return }
-            let summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule, fetch: fetchID)
-            await log.add(summary, requestIDs: Set(requestIDs.values))
-            for day in summary.finalDaysChanged {
-                logger.warning("a final day changed: the provider restated it after costsync took it as settled", metadata: [
-                    "day": "\(day)", "request.id": "\(requestIDs[day] ?? "-")", "fetch.id": "\(fetchID)",
-                ])
+            for try await days in pages {
+                try await writePage(days, window: window, fetchID: fetchID, log: log, rule: rule, cursorRule: cursorRule,
+                                    skipped: skipped, today: today, planned: planned, tally: tally, logger: logger)
             }
-            for held in summary.held {
-                logger.warning("an answer would empty a stored day; its rows are kept until the next poll says the same", metadata: [
-                    "day": "\(held.day)", "rows": "\(held.rows)", "amount_nanos": "\(held.amountNanos)",
-                    "request.id": "\(requestIDs[held.day] ?? "-")",
-                ])
-            }
-            for day in summary.confirmedEmpty {
-                logger.notice("a second answer confirmed a stored day is empty; its rows are removed", metadata: [
-                    "day": "\(day)", "request.id": "\(requestIDs[day] ?? "-")",
-                ])
-            }
-            let total = await tally.add(summary)
-            metrics.rowsWritten(provider: key.provider.rawValue, org: key.org, inserted: summary.inserted,
-                                updated: summary.updated, deleted: summary.deleted)
-            logger.debug("days replaced", metadata: [
-                "days.from": "\(writes.first!.day)", "days.to": "\(writes.last!.day)",
-                "rows.written": "\(summary.rowsWritten)", "rows.deleted": "\(summary.deleted)",
-            ])
-            progress(ProgressEvent(key: key, daysWritten: total.days, rowsSeen: total.rowsSeen, daysPlanned: planned))
+            try await group.waitForAll()
         }
+    }
+
+    private func writePage(_ days: [DayCosts], window: DayRange, fetchID: Int64, log: WindowLog, rule: FinalityRule,
+                           cursorRule: CursorRule, skipped: Set<Day>, today: Day, planned: Int, tally: Tally,
+                           logger: Logger) async throws {
+        var requestIDs: [Day: String] = [:]
+        let writes = days.compactMap { costs -> DayWrite? in
+            // Only days asked for, and never a day the store already holds as final.
+            guard window.contains(costs.day), !skipped.contains(costs.day) else { return nil }
+            requestIDs[costs.day] = costs.requestID
+            return DayWrite(day: costs.day, lines: costs.lines,
+                            isFinal: rule.isFinal(costs.day, providerLocked: costs.providerLocked, today: today),
+                            mismatch: costs.mismatch)
+        }
+        guard !writes.isEmpty else { return }
+        let summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule, fetch: fetchID)
+        await log.add(summary, requestIDs: Set(requestIDs.values))
+        for day in summary.finalDaysChanged {
+            logger.warning("a final day changed: the provider restated it after costsync took it as settled", metadata: [
+                "day": "\(day)", "request.id": "\(requestIDs[day] ?? "-")", "fetch.id": "\(fetchID)",
+            ])
+        }
+        for held in summary.held {
+            logger.warning("an answer would empty a stored day; its rows are kept until the next poll says the same", metadata: [
+                "day": "\(held.day)", "rows": "\(held.rows)", "amount_nanos": "\(held.amountNanos)",
+                "request.id": "\(requestIDs[held.day] ?? "-")",
+            ])
+        }
+        for day in summary.confirmedEmpty {
+            logger.notice("a second answer confirmed a stored day is empty; its rows are removed", metadata: [
+                "day": "\(day)", "request.id": "\(requestIDs[day] ?? "-")",
+            ])
+        }
+        let total = await tally.add(summary)
+        metrics.rowsWritten(provider: key.provider.rawValue, org: key.org, inserted: summary.inserted,
+                            updated: summary.updated, deleted: summary.deleted)
+        logger.debug("days replaced", metadata: [
+            "days.from": "\(writes.first!.day)", "days.to": "\(writes.last!.day)",
+            "rows.written": "\(summary.rowsWritten)", "rows.deleted": "\(summary.deleted)",
+        ])
+        progress(ProgressEvent(key: key, daysWritten: total.days, rowsSeen: total.rowsSeen, daysPlanned: planned))
     }
 
     /// A stored day not final long after it ended means a provider never

@@ -55,9 +55,11 @@ struct BackfillBench: AsyncParsableCommand {
         let ours = rate(rows, elapsed)
         var line = "backfill: \(Int(ours)) rows/s (\(rows) rows, \(days) days, real costsync binary over loopback HTTP), peak RSS \(child.maxRSSKiB / 1024) MB (no MALLOC_ARENA_MAX)"
         if !noFloor {
-            let floor = try Floor.insert(Workload.anthropicYear(days: days, linesPerDay: lines, from: first),
-                                         org: OrgKey(.anthropic, "floor"), path: dir.appendingPathComponent("floor.sqlite").path)
-            print("floor: \(Int(floor)) rows/s (raw C API, one prepared statement, one transaction)")
+            // The floor inserts the very rows costsync stored, read back now,
+            // committing every 31 days as a backfill page does.
+            let floor = try Floor.insert(try StoredRows.sqlite(database), org: OrgKey(.anthropic, "floor"),
+                                         path: dir.appendingPathComponent("floor.sqlite").path)
+            print("floor: \(Int(floor)) rows/s (the same rows: raw C API, one prepared statement, a transaction per 31 days)")
             line += " = \(String(format: "%.2f", ours / floor))× floor"
         }
         print(line)

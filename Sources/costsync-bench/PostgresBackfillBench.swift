@@ -51,13 +51,16 @@ enum PostgresBackfillBench {
         var line = "backfill --store postgres: \(Int(ours)) rows/s (\(rows) rows, \(days) days, real costsync binary over loopback HTTP "
             + "into PostgreSQL on a unix socket), peak RSS \(child.maxRSSKiB / 1024) MB"
         if !noFloor {
-            let workload = Workload.anthropicYear(days: days, linesPerDay: lines, from: first)
+            // The floor loads the very rows costsync stored, read back now.
+            let reader = try await PostgresCostStore(endpoint: cluster.endpoint(schema: "bench"), logger: logger)
+            let workload = try StoredRows.days(try await reader.costRows(StoredRows.columns))
+            await reader.close()
             let floorStore = try await PostgresCostStore(endpoint: cluster.endpoint(schema: "floor"), logger: logger)
             let (loaded, floorElapsed) = try await floorStore.copyFloor(workload, org: OrgKey(.anthropic, "floor"),
                                                                          fetchedAt: Timestamp(secondsSinceEpoch: 0))
             await floorStore.close()
             let floor = rate(loaded, floorElapsed)
-            print("floor: \(Int(floor)) rows/s (\(loaded) rows with one COPY in one transaction, same cluster, same schema)")
+            print("floor: \(Int(floor)) rows/s (the same \(loaded) rows with one COPY in one transaction, same cluster, same schema)")
             line += " = \(String(format: "%.2f", ours / floor))× floor"
         }
         print(line)
