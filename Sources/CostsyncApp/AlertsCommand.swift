@@ -11,8 +11,9 @@ extension CostsyncApp {
     /// delivery went. Read-only; no database yet means no alert yet.
     public func alerts(json: Bool, limit: Int = 100) async throws {
         var listed: [StoredAlert] = []
-        if FileManager.default.fileExists(atPath: config.databasePath) {
-            listed = try await openStoreForReading().alerts(limit: limit)
+        if config.postgres != nil || FileManager.default.fileExists(atPath: config.databasePath) {
+            // Both stores keep the ledger (SQLite's migration 5, PostgreSQL's 2).
+            listed = try await (openPortForReading() as? any AlertLedger)?.alerts(limit: limit) ?? []
         } else {
             console.error("costsync: no database at '\(config.databasePath)' yet; `costsync run` creates it")
         }

@@ -10,7 +10,7 @@ extension CostsyncApp {
     public func history(orgs names: [String] = [], range: DayRange? = nil, json: Bool = false) async throws {
         let orgs = try selectOrgs(names)
         // Revisions come through the port, so PostgreSQL answers them too.
-        let store: any CostStore = config.postgres != nil ? try await openStore() : try openStoreForReading()
+        let store = try await openPortForReading()
         var revisions: [Revision] = []
         for org in orgs {
             revisions += try await store.revisions(OrgKey(org.provider, org.name), in: range)

@@ -34,9 +34,9 @@ extension SQLiteCostStore: AlertLedger {
                     .text(alert.id), .text(alert.kind.rawValue), text(alert.budget), .text(alert.provider.rawValue), text(alert.org),
                     text(alert.workspaceID), .text(alert.currency), .text(alert.period),
                     alert.thresholdPercent.map { .integer(Int64($0)) } ?? .null,
-                    .text(Self.decimal(alert.spentNanos)), .integer(alert.spentNanos),
-                    .text(Self.decimal(alert.limitNanos)), .integer(alert.limitNanos),
-                    text(alert.forecastNanos.map(Self.decimal)), alert.forecastNanos.map { .integer($0) } ?? .null,
+                    .text(Money.text(nanos: alert.spentNanos)), .integer(alert.spentNanos),
+                    .text(Money.text(nanos: alert.limitNanos)), .integer(alert.limitNanos),
+                    text(alert.forecastNanos.map(Money.text(nanos:))), alert.forecastNanos.map { .integer($0) } ?? .null,
                     .text(alert.text), .text(alert.raisedAt.description),
                 ])
             guard db.changes == 1 else { return false }
@@ -132,11 +132,6 @@ extension SQLiteCostStore: AlertLedger {
         let time = { (i: Int32) in s.text(c + i).flatMap { Timestamp(rfc3339: $0) } }
         return DeliveryState(target: s.text(c) ?? "", attempts: Int(s.int64(c + 1)), lastAttemptAt: time(2), nextAttemptAt: time(3),
                              lastError: s.text(c + 4), deliveredAt: time(5), abandonedAt: time(6))
-    }
-
-    /// Nanos as exact decimal text, for people at the sqlite3 prompt.
-    static func decimal(_ nanos: Int64) -> String {
-        (try? Money(significand: Int128(nanos), scale: 9))?.text ?? String(nanos)
     }
 }
 

@@ -227,13 +227,17 @@ struct OrgSync {
                     pages.finish()
                 } catch {
                     pages.fail(error)
+                    throw error
                 }
             }
             for try await days in pages {
                 try await writePage(days, window: window, fetchID: fetchID, log: log, rule: rule, cursorRule: cursorRule,
                                     skipped: skipped, today: today, planned: planned, tally: tally, logger: logger)
             }
+            // A cancelled iteration ends quietly rather than throwing: the
+            // fetcher's own error (CancellationError on SIGTERM) is the truth.
             try await group.waitForAll()
+            try Task.checkCancellation()
         }
     }
 
