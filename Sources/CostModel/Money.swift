@@ -196,13 +196,6 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     public var description: String { text }
 
-    /// A sum of `amount_nanos` as exact decimal text for people (`1500000000`
-    /// → `1.500000000`): what the alert tables store beside their nanos.
-    public static func text(nanos: Int64) -> String {
-        // Any Int64 with scale 9 is a valid Money: the fallback never runs.
-        (try? Money(significand: Int128(nanos), scale: 9))?.text ?? String(nanos)
-    }
-
     /// `value / 10^digits`, rounded half to even.
     static func roundHalfEven(_ value: Int128, droppingDigits digits: Int) -> Int128 {
         guard digits > 0 else { return value }

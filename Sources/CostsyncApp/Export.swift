@@ -44,17 +44,17 @@ extension CostsyncApp {
             throw AppError.config("costsync: a FOCUS export bills ClickHouse credits in USD, so it needs the org's price per credit: "
                                   + "set credit_price = \"…\" (USD per credit, your contract's rate) in the [[clickhouse]] table of '\(missing.name)' in \(config.file)")
         }
-        let store = try openStoreForReading()
+        // Through the port: PostgreSQL's export is the SQLite file's, byte for byte.
+        guard let reader = try await openPortForReading() as? any ExportReader else {
+            throw AppError.failed("costsync: this store cannot be exported from")
+        }
         let sink = try ExportSink(path: request.output)
         let byName: [String: OrgConfig] = Dictionary(uniqueKeysWithValues: orgs.map { org in ("\(org.provider)/\(org.name)", org) })
-        let format = request.format
-        let range = request.range
+        let writer = ExportWriter(format: request.format, orgs: byName, sink: sink)
         do {
-            let rows = try await store.withConnection { db in
-                try ExportWriter(format: format, orgs: byName, sink: sink).write(from: db, range: range)
-            }
+            try await reader.eachRow(of: writer.relation, columns: writer.columns, in: request.range) { try writer.emit($0) }
             try sink.finish()
-            return rows
+            return writer.rows
         } catch {
             sink.abandon()
             throw error
@@ -135,64 +135,51 @@ final class ExportSink: @unchecked Sendable {
     }
 }
 
-/// The rows of `costs`, in key order, turned into one format's lines.
-struct ExportWriter {
+/// The rows of `costs` (or `focus_costs`), in key order, turned into one
+/// format's lines. A class used from one task at a time: the store hands it
+/// rows one by one on its own executor.
+final class ExportWriter: @unchecked Sendable {
     let format: ExportFormat
     /// The selected orgs, by `provider/org`.
     let orgs: [String: OrgConfig]
     let sink: ExportSink
+    private(set) var rows = 0
+
+    /// Writes the header at once, so an export with no rows still has one.
+    init(format: ExportFormat, orgs: [String: OrgConfig], sink: ExportSink) {
+        self.format = format
+        self.orgs = orgs
+        self.sink = sink
+        switch format {
+        case .focus: sink.write(FocusRow.columns.joined(separator: ",") + "\n")
+        case .csv: sink.write(Self.costColumns.joined(separator: ",") + "\n")
+        case .jsonl: break
+        }
+    }
 
     /// The columns of `costs`, in order: the `csv` header and the `jsonl` keys.
-    static let columns = Schema.costColumns
-
-    func write(from db: Connection, range: DayRange?) throws -> Int {
-        if format == .focus { return try writeFocus(from: db, range: range) }
-        let statement = try db.prepare("""
-            SELECT \(Self.columns.joined(separator: ", ")) FROM costs
-            WHERE day BETWEEN ?1 AND ?2 ORDER BY provider, org, day, line_key
-            """)
-        try bind(statement, range)
-        if format == .csv { sink.write(Self.columns.joined(separator: ",") + "\n") }
-        var rows = 0
-        while try statement.step() {
-            let values = (0..<Int32(Self.columns.count)).map { statement.isNull($0) ? nil : statement.text($0) }
-            guard let provider = values[0], let org = values[1], orgs["\(provider)/\(org)"] != nil else { continue }
-            if format == .csv {
-                sink.write(values.map { CSV.field($0) }.joined(separator: ",") + "\n")
-            } else {
-                sink.write(JSONLine.object(Self.columns, values) + "\n")
-            }
-            rows += 1
-        }
-        return rows
-    }
+    static let costColumns = Schema.costColumns
 
     /// FOCUS rows come from the `focus_costs` view, the one mapping of our
     /// columns to FOCUS's; only the USD amounts are made here, from the
     /// config's `credit_price` (the view's copy is the last run's).
-    private func writeFocus(from db: Connection, range: DayRange?) throws -> Int {
-        let statement = try db.prepare("""
-            SELECT \(FocusRow.viewColumns.joined(separator: ", ")) FROM focus_costs WHERE x_Day BETWEEN ?1 AND ?2
-            ORDER BY x_Provider, x_Org, x_Day, x_LineKey
-            """)
-        try bind(statement, range)
-        sink.write(FocusRow.columns.joined(separator: ",") + "\n")
-        let provider = FocusRow.viewColumns.firstIndex(of: "x_Provider")!
-        let org = FocusRow.viewColumns.firstIndex(of: "x_Org")!
-        var rows = 0
-        while try statement.step() {
-            var values = (0..<Int32(FocusRow.viewColumns.count)).map { statement.isNull($0) ? nil : statement.text($0) }
-            guard let config = orgs["\(values[provider] ?? "")/\(values[org] ?? "")"] else { continue }
+    var relation: ExportRelation { format == .focus ? .focusCosts : .costs }
+    var columns: [String] { format == .focus ? FocusRow.viewColumns : Self.costColumns }
+
+    /// One row read, in `columns` order; rows of orgs not selected are skipped.
+    func emit(_ row: [String?]) throws {
+        var values = row
+        switch format {
+        case .focus:
+            guard let config = orgs["\(values[FocusRow.provider] ?? "")/\(values[FocusRow.org] ?? "")"] else { return }
             try FocusRow.complete(&values, org: config)
             sink.write(values.map { CSV.field($0) }.joined(separator: ",") + "\n")
-            rows += 1
+        case .csv, .jsonl:
+            guard let provider = values[0], let org = values[1], orgs["\(provider)/\(org)"] != nil else { return }
+            sink.write(format == .csv ? values.map { CSV.field($0) }.joined(separator: ",") + "\n"
+                                      : JSONLine.object(Self.costColumns, values) + "\n")
         }
-        return rows
-    }
-
-    private func bind(_ statement: Statement, _ range: DayRange?) throws {
-        try statement.bind(range?.first.description ?? "0000-00-00", at: 1)
-        try statement.bind(range?.last.description ?? "9999-99-99", at: 2)
+        rows += 1
     }
 }
 
@@ -248,6 +235,8 @@ enum FocusRow {
     static let description = columns.firstIndex(of: "ChargeDescription")!
     static let amountNanos = columns.firstIndex(of: "x_AmountNanos")!
     static let provider = columns.firstIndex(of: "x_Provider")!
+    static let org = columns.firstIndex(of: "x_Org")!
+    static let pricingCost = columns.firstIndex(of: "PricingCurrencyEffectiveCost")!
 
     /// Bills the row in USD at the config's price (`Money.billedNanos`, the
     /// view's rule) and makes the description ASCII for the validator; the
@@ -264,6 +253,10 @@ enum FocusRow {
         }
         let text = Money.nanosText(billed)
         for i in billedColumns { values[i] = text }
+        // A decimal column needs its point (the validator reads `28` as an
+        // integer). SQLite's view already writes one; PostgreSQL's keeps the
+        // NUMERIC, so its psql readers get a number.
+        values[pricingCost] = values[pricingCost].map { $0.contains(".") ? $0 : $0 + ".0" }
         values[description] = values[description].map(ascii)
     }
 

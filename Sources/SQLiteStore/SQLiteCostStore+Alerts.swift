@@ -34,9 +34,9 @@ extension SQLiteCostStore: AlertLedger {
                     .text(alert.id), .text(alert.kind.rawValue), text(alert.budget), .text(alert.provider.rawValue), text(alert.org),
                     text(alert.workspaceID), .text(alert.currency), .text(alert.period),
                     alert.thresholdPercent.map { .integer(Int64($0)) } ?? .null,
-                    .text(Money.text(nanos: alert.spentNanos)), .integer(alert.spentNanos),
-                    .text(Money.text(nanos: alert.limitNanos)), .integer(alert.limitNanos),
-                    text(alert.forecastNanos.map(Money.text(nanos:))), alert.forecastNanos.map { .integer($0) } ?? .null,
+                    .text(Money.nanosText(alert.spentNanos)), .integer(alert.spentNanos),
+                    .text(Money.nanosText(alert.limitNanos)), .integer(alert.limitNanos),
+                    text(alert.forecastNanos.map(Money.nanosText)), alert.forecastNanos.map { .integer($0) } ?? .null,
                     .text(alert.text), .text(alert.raisedAt.description),
                 ])
             guard db.changes == 1 else { return false }

@@ -237,6 +237,57 @@ struct EndToEnd {
         }
     }
 
+    @Test("after copy-store, export gives the same bytes from PostgreSQL as from the SQLite file, in every format, whole or by range")
+    func exportMatchesSQLite() async throws {
+        let today = pinnedToday
+        let first = today.advanced(by: -59)
+        try await PGFixture.with(smallWorld(today: today), startDate: first) { fx in
+            // FOCUS bills ClickHouse credits in USD: both configs name a price.
+            func priced(_ toml: String) -> String {
+                toml.replacingOccurrences(of: "\n[[clickhouse]]\n", with: "\n[[clickhouse]]\ncredit_price = \"0.2917\"\n")
+            }
+            let sqlitePath = fx.directory.appendingPathComponent("source.sqlite").path
+            let sqliteConfig = try fx.writeConfig(named: "sqlite.toml", priced(fx.configTOML(startDate: first)
+                .components(separatedBy: "\n[postgres]")[0]
+                .replacingOccurrences(of: fx.directory.appendingPathComponent("unused.sqlite").path, with: sqlitePath)))
+            let postgresConfig = try fx.writeConfig(named: "postgres.toml", priced(fx.configTOML(startDate: first)))
+            try await fx.runOK(["backfill", "--from", "\(first)", "--to", "\(today)"], config: sqliteConfig)
+            try await fx.runOK(["copy-store", "--from", sqlitePath, "--to", "postgres"], config: postgresConfig)
+
+            let cases: [(format: String, extra: [String])] = [
+                ("csv", []), ("jsonl", []), ("focus", []),
+                ("csv", ["--from", "\(today.advanced(by: -9))", "--to", "\(today.advanced(by: -3))", "--org", "acme-ai"]),
+            ]
+            for (format, extra) in cases {
+                var outputs: [Data] = []
+                for (name, config) in [("sqlite", sqliteConfig), ("postgres", postgresConfig)] {
+                    let file = fx.directory.appendingPathComponent("\(name).\(format)").path
+                    try await fx.runOK(["export", "--format", format, "--output", file] + extra, config: config)
+                    outputs.append(try Data(contentsOf: URL(fileURLWithPath: file)))
+                }
+                let lines = String(decoding: outputs[0], as: UTF8.self).split(separator: "\n")
+                #expect(lines.count > 100, "\(format) \(extra): \(lines.count) lines, not a vacuous comparison")
+                let difference = firstDifference(outputs[0], outputs[1])
+                #expect(outputs[0] == outputs[1], "\(format) \(extra): PostgreSQL's export differs from SQLite's: \(difference)")
+            }
+            // The figures are the database's: the JSON Lines export's nanos sum to what PostgreSQL holds.
+            let jsonl = try String(contentsOf: fx.directory.appendingPathComponent("postgres.jsonl"), encoding: .utf8)
+            var exported: Int64 = 0
+            for line in jsonl.split(separator: "\n") {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                exported += try #require((object["amount_nanos"] as? NSNumber)?.int64Value)
+            }
+            #expect(exported == Int64(try fx.count("SELECT sum(amount_nanos) FROM costs")))
+        }
+    }
+
+    /// The first line where two exports part, for a failure a person can read.
+    private func firstDifference(_ a: Data, _ b: Data) -> String {
+        let x = String(decoding: a, as: UTF8.self).split(separator: "\n"), y = String(decoding: b, as: UTF8.self).split(separator: "\n")
+        for i in 0..<min(x.count, y.count) where x[i] != y[i] { return "line \(i + 1):\n  sqlite   \(x[i])\n  postgres \(y[i])" }
+        return "\(x.count) lines against \(y.count)"
+    }
+
     @Test("the server stopped in the middle of a pass: the org fails that pass, the next one completes exactly")
     func serverStopped() async throws {
         let today = pinnedToday
