@@ -1,8 +1,10 @@
 import ProcessHarness
 import CostModel
 import Foundation
+import LoopbackHTTP
 import PostgresScratch
 import Simulator
+import Synchronization
 import Testing
 
 /// The real `costsync` binary on PostgreSQL: the SQLite end-to-end stories
@@ -234,6 +236,62 @@ struct EndToEnd {
             let next = try await fx.runOK(["run", "--once"])
             _ = next
             expectNoProblems(try fx.mismatches(in: DayRange(first.advanced(by: 1), today), rowsOutside: false), "a run on the copy")
+        }
+    }
+
+    @Test("budgets on PostgreSQL: two instances evaluating one budget at once deliver each crossed threshold once; a rerun sends none")
+    func budgetsAcrossInstances() async throws {
+        let today = pinnedToday
+        let june1 = Day(year: 2025, month: 6, day: 1)!
+        try await PGFixture.with(smallWorld(today: today), startDate: june1) { fx in
+            let received = Mutex<[ServerRequest]>([])
+            let receiver = try await HTTPServer.start { request in
+                received.withLock { $0.append(request) }
+                return .json(200, "{\"ok\":true}")
+            }
+            let urlFile = fx.directory.appendingPathComponent("webhook-ops")
+            try Data((receiver.baseURL + "/hooks/ops").utf8).write(to: urlFile)
+            // A budget far below the month's spend: 50, 80 and 100 % are all crossed in the first pass.
+            let alerting = """
+
+                [[notify]]
+                name = "ops"
+                webhook_url_file = "\(urlFile.path)"
+
+                [[budget]]
+                name = "claude-monthly"
+                provider = "anthropic"
+                currency = "USD"
+                monthly = "0.01"
+                thresholds = [50, 80, 100]
+                notify = ["ops"]
+                """
+            let configs = try ["a", "b"].map { try fx.writeConfig(named: "\($0).toml", fx.configTOML(startDate: june1) + alerting) }
+            let runs = try configs.map { try fx.start(["run", "--once"], config: $0) }
+            for run in runs {
+                let result = await run.wait(timeout: .seconds(180))
+                #expect(result.exitedNormally && result.status == 0, "\(result)")
+            }
+            let first = received.withLock { $0 }
+            let keys = first.compactMap { $0.header("idempotency-key") }
+            #expect(keys.count == first.count && Set(keys).count == keys.count, "an alert delivered twice: \(keys)")
+            #expect(first.count == (try fx.count("SELECT count(*) FROM alerts")), "one delivery per recorded alert")
+            let thresholds = try fx.rows("SELECT threshold_percent FROM alerts WHERE kind = 'budget' ORDER BY 1").map(\.[0])
+            #expect(thresholds == ["50", "80", "100"])
+            #expect(try fx.count("SELECT count(*) FROM alert_deliveries WHERE delivered_at IS NULL") == 0)
+            // Spent is a month-to-date sum the database held when the alert
+            // was raised: past the budget, and at most what is stored now (the
+            // other instance may still have been writing).
+            let spent = Int64(try fx.rows("SELECT spent_nanos FROM alerts WHERE threshold_percent = 100")[0][0]) ?? -1
+            let stored = Int64(try fx.rows("""
+                SELECT sum(amount_nanos) FROM costs WHERE provider = 'anthropic' AND day >= '\(june1)'
+                """)[0][0]) ?? -1
+            #expect(spent >= 10_000_000 && spent <= stored, "spent \(spent), stored \(stored)")
+
+            // Again: the ledger in PostgreSQL knows them all; nothing is sent.
+            try await fx.runOK(["run", "--once"], config: configs[0])
+            #expect(received.withLock { $0.count } == first.count)
+            try await receiver.shutdown()
         }
     }
 
