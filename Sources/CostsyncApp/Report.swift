@@ -1,8 +1,6 @@
 import Config
 import CostModel
 import Foundation
-import SQLite
-import SQLiteStore
 import StorePort
 
 /// A calendar month, UTC: what `costsync report --month YYYY-MM` names.
@@ -41,12 +39,11 @@ extension CostsyncApp {
     public func report(month: ReportMonth? = nil, output: String? = nil) async throws {
         let month = month ?? ReportMonth(containing: clock.today)
         let orgs = try selectOrgs([])
-        let store = try openStoreForReading()
-        let today = clock.today
-        let generated = clock.now
-        let data = try await store.withConnection { db in
-            try ReportData.read(from: db, month: month, orgs: orgs, today: today, generatedAt: generated)
+        // Through the port: PostgreSQL's page is the SQLite file's for the same rows.
+        guard let reader = try await openPortForReading() as? any ReportReader else {
+            throw AppError.failed("costsync: this store cannot answer the report's queries")
         }
+        let data = try await ReportData.read(from: reader, month: month, orgs: orgs, today: clock.today, generatedAt: clock.now)
         let sink = try ExportSink(path: output)
         sink.write(ReportHTML.render(data))
         try sink.finish()
@@ -83,64 +80,38 @@ struct ReportData: Sendable {
     var orgs: [Org]
     var rankings: [Ranked]
 
-    static func read(from db: Connection, month: ReportMonth, orgs configs: [OrgConfig], today: Day,
-                     generatedAt: Timestamp) throws -> ReportData {
-        var orgs: [String: Org] = [:]
+    static func read(from reader: any ReportReader, month: ReportMonth, orgs configs: [OrgConfig], today: Day,
+                     generatedAt: Timestamp) async throws -> ReportData {
+        var orgs: [OrgKey: Org] = [:]
         for c in configs {
-            orgs["\(c.provider)/\(c.name)"] = Org(key: OrgKey(c.provider, c.name), currency: c.provider.currency, creditPrice: c.creditPrice)
+            let key = OrgKey(c.provider, c.name)
+            orgs[key] = Org(key: key, currency: c.provider.currency, creditPrice: c.creditPrice)
         }
         let range = month.days
-        for row in try db.query("""
-            SELECT provider, org, day, SUM(amount_nanos), MIN(is_final) FROM costs
-            WHERE day BETWEEN ?1 AND ?2 GROUP BY provider, org, day
-            """, [.text(range.first.description), .text(range.last.description)], { row in
-                (row.text(0) ?? "", row.text(1) ?? "", Day(row.text(2) ?? ""), row.int64(3), row.int64(4) == 1)
-            }) {
-            guard let day = row.2, var org = orgs["\(row.0)/\(row.1)"] else { continue }
-            org.days[day] = (row.3, row.4)
-            org.total += row.3
-            orgs["\(row.0)/\(row.1)"] = org
+        for row in try await reader.dayTotals(in: range) where orgs[row.key] != nil {
+            orgs[row.key]!.days[row.day] = (row.nanos, row.isFinal)
+            orgs[row.key]!.total += row.nanos
         }
         // Month to date: through today's day of the month while the month runs, else all of it.
         let through = range.contains(today) ? today.components.day : range.count
         let previous = month.previous.days
         let previousCut = previous.first.advanced(by: min(through, previous.count) - 1)
-        for row in try db.query("""
-            SELECT provider, org, SUM(amount_nanos), SUM(CASE WHEN day <= ?3 THEN amount_nanos ELSE 0 END) FROM costs
-            WHERE day BETWEEN ?1 AND ?2 GROUP BY provider, org
-            """, [.text(previous.first.description), .text(previous.last.description), .text(previousCut.description)], { row in
-                (row.text(0) ?? "", row.text(1) ?? "", row.int64(2), row.int64(3))
-            }) {
-            guard var org = orgs["\(row.0)/\(row.1)"] else { continue }
-            org.previousTotal = row.2
-            org.previousToDate = row.3
-            orgs["\(row.0)/\(row.1)"] = org
+        for row in try await reader.orgTotals(in: previous, through: previousCut) where orgs[row.key] != nil {
+            orgs[row.key]!.previousTotal = row.nanos
+            orgs[row.key]!.previousToDate = row.throughCutNanos
         }
-        let selected = Set(orgs.keys)
-        func ranked(_ title: String, _ currency: String, _ sql: String) throws -> Ranked {
-            let rows = try db.query(sql, [.text(range.first.description), .text(range.last.description)]) { row in
-                (provider: row.text(0) ?? "", org: row.text(1) ?? "", label: row.text(2) ?? "—", nanos: row.int64(3))
-            }
-            let kept = rows.filter { selected.contains("\($0.provider)/\($0.org)") }.prefix(8)
-            return Ranked(title: title, currency: currency, rows: kept.map { ($0.label, $0.org, $0.nanos) })
+        // The store ranks every org it holds; a few more than shown are asked
+        // for so that orgs left out of the config rarely crowd out those in it.
+        func ranked(_ title: String, _ kind: RankingKind) async throws -> Ranked {
+            let rows = try await reader.ranking(kind, in: range, limit: 64)
+            let kept = rows.filter { orgs[$0.key] != nil }.prefix(8)
+            return Ranked(title: title, currency: kind.provider.currency, rows: kept.map { ($0.label ?? "—", $0.key.org, $0.nanos) })
         }
         let rankings = [
-            try ranked("Top workspaces", "USD", """
-                SELECT provider, org, COALESCE(scope_name, scope_id), SUM(amount_nanos) AS n FROM costs
-                WHERE provider = 'anthropic' AND day BETWEEN ?1 AND ?2 GROUP BY provider, org, scope_id ORDER BY n DESC LIMIT 64
-                """),
-            try ranked("Top models", "USD", """
-                SELECT provider, org, COALESCE(model, cost_type, item), SUM(amount_nanos) AS n FROM costs
-                WHERE provider = 'anthropic' AND day BETWEEN ?1 AND ?2 GROUP BY provider, org, 3 ORDER BY n DESC LIMIT 64
-                """),
-            try ranked("Top ClickHouse metrics", "CHC", """
-                SELECT provider, org, COALESCE(metric, item), SUM(amount_nanos) AS n FROM costs
-                WHERE provider = 'clickhouse' AND day BETWEEN ?1 AND ?2 GROUP BY provider, org, 3 ORDER BY n DESC LIMIT 64
-                """),
-            try ranked("Top ClickHouse services", "CHC", """
-                SELECT provider, org, COALESCE(entity_name, entity_id), SUM(amount_nanos) AS n FROM costs
-                WHERE provider = 'clickhouse' AND day BETWEEN ?1 AND ?2 GROUP BY provider, org, entity_id ORDER BY n DESC LIMIT 64
-                """),
+            try await ranked("Top workspaces", .workspaces),
+            try await ranked("Top models", .models),
+            try await ranked("Top ClickHouse metrics", .clickhouseMetrics),
+            try await ranked("Top ClickHouse services", .clickhouseServices),
         ].filter { !$0.rows.isEmpty }
         let sorted = orgs.values.sorted { ($0.key.provider.rawValue, $0.key.org) < ($1.key.provider.rawValue, $1.key.org) }
         return ReportData(month: month, generatedAt: generatedAt, comparedThrough: through, running: range.contains(today),
@@ -287,7 +258,7 @@ enum ReportHTML {
             }
             html += "</tbody></table></div>\n"
         }
-        html += "</div>\n<footer>Generated \(data.generatedAt) by costsync. USD and ClickHouse credits are kept apart; credits are converted only at the <code>credit_price</code> your config sets. Exact figures: <code>sqlite3</code> on the <code>daily_costs</code> view.</footer>\n</main></body></html>\n"
+        html += "</div>\n<footer>Generated \(data.generatedAt) by costsync. USD and ClickHouse credits are kept apart; credits are converted only at the <code>credit_price</code> your config sets. Exact figures: the <code>daily_costs</code> view of the same database.</footer>\n</main></body></html>\n"
         return html
     }
 
