@@ -222,7 +222,8 @@ extension CostsyncApp {
             default: return .other
             }
         }
-        if error is SQLiteError || error is StoreError { return .storage }
+        if let page = error as? PageNotStored { return failureReason(page.cause) }
+        if error is SQLiteError || error is StoreError || error is PostgresStoreError { return .storage }
         return .other
     }
 }

@@ -109,6 +109,11 @@ public enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
     /// A newer costsync migrated this schema.
     case schemaTooNew(schema: String, version: Int, known: Int)
     case migrationFailed(version: Int, name: String, cause: String)
+    /// The connection dropped after COMMIT was sent: the server may or may
+    /// not have committed. Never retried, since running the body again could
+    /// count what already landed a second time (a held emptying taken for
+    /// its confirmation); the next pass reads what is stored and goes on.
+    case commitUnknown(endpoint: String, statement: String, cause: String)
     case unexpected(String)
 
     public var description: String {
@@ -125,6 +130,9 @@ public enum PostgresStoreError: Error, Sendable, CustomStringConvertible {
             "PostgreSQL schema '\(schema)' is at version \(version), newer than this costsync knows (\(known)); upgrade costsync"
         case let .migrationFailed(version, name, cause):
             "PostgreSQL migration \(version) (\(name)) failed and was rolled back: \(cause)"
+        case let .commitUnknown(endpoint, statement, cause):
+            "PostgreSQL (\(endpoint)) dropped the connection while committing \(statement): \(cause); whether it was stored "
+                + "is unknown, and the next pass reads what is stored and goes on from there"
         case let .unexpected(text):
             "PostgreSQL: \(text)"
         }
@@ -185,13 +193,20 @@ actor PGPool {
         self.logger = logger
     }
 
-    /// A new connection outside the pool, its `search_path` set: for
-    /// migrations and org claims, whose session-level locks die with it.
+    /// A new connection outside the pool, its session set: for migrations
+    /// and org claims, whose session-level locks die with it, and for the pool.
+    /// Dates are read back as `day::text` and times in UTC: a role or server
+    /// with another DateStyle (`SQL, DMY`) or TimeZone must not change them.
     func dedicated() async throws -> PostgresConnection {
         nextID += 1
         let connection = try await PostgresConnection.connect(configuration: configuration, id: nextID, logger: logger)
         do {
-            try await PostgresCostStore.execute(connection, "SET search_path TO \(endpoint.quotedSchema)", logger: logger)
+            var b = PostgresBindings()
+            b.append(endpoint.quotedSchema)
+            try await PostgresCostStore.execute(connection, """
+                SELECT set_config('search_path', $1, false), set_config('datestyle', 'ISO, YMD', false),
+                       set_config('timezone', 'UTC', false)
+                """, b, logger: logger)
         } catch {
             try? await connection.close()
             throw error

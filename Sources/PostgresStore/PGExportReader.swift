@@ -21,9 +21,10 @@ extension PostgresCostStore: ExportReader {
             binds.append(range.last.description)
             filter = "WHERE \"\(day)\" BETWEEN $1::date AND $2::date"
         }
+        // Text keys in byte order, as SQLite sorts them, whatever the database's locale.
         let sql = """
             SELECT \(columns.map(Self.asSQLiteText).joined(separator: ", ")) FROM \(from) \(filter)
-            ORDER BY \(order.map { "\"\($0)\"" }.joined(separator: ", "))
+            ORDER BY \(order.map { $0 == day ? "\"\($0)\"" : "\"\($0)\" COLLATE \"C\"" }.joined(separator: ", "))
             """
         let query = PostgresQuery(unsafeSQL: sql, binds: binds)
         let logger = logger

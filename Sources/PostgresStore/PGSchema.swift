@@ -16,6 +16,7 @@ public enum PGSchema {
     public static let migrations: [PGMigration] = [
         PGMigration(version: 1, name: "costs, cursors, fetched days, revisions, fetches, names and the views", sql: v1),
         PGMigration(version: 2, name: "alerts and their deliveries", sql: v2),
+        PGMigration(version: 3, name: "focus_costs billed in integers; data_warehouses named after the latest primary", sql: v3),
     ]
 
     public static var currentVersion: Int { migrations.map(\.version).max() ?? 0 }
@@ -247,14 +248,52 @@ public enum PGSchema {
     -- while no price is known), the credits in PricingCurrencyEffectiveCost.
     -- NUMERIC arithmetic is exact, so the rounding is the one rule in
     -- Money.billedNanos, written once more in SQL.
-    CREATE VIEW focus_costs AS
-    WITH priced AS (
-        SELECT c.*, a.account_id, a.account_name,
-               CASE c.provider WHEN 'anthropic' THEN c.amount_nanos::numeric ELSE (
+    \(focusCosts(create: "CREATE VIEW", billed: v1Billed))
+    """
+
+    /// v1's rounding divided in NUMERIC, whose quotient PostgreSQL rounds to
+    /// a scale of its choosing: for 10⁸ nanos and more (about $0.10) a
+    /// fraction like .499999996 came out .50000000 and then rounded up, one
+    /// nano off `Money.billedNanos`. Kept as released; v3 replaces it.
+    static let v1Billed = """
                    SELECT CASE WHEN abs(x - trunc(x)) > 0.5 OR (abs(x - trunc(x)) = 0.5 AND mod(trunc(x), 2) <> 0)
                                THEN trunc(x) + sign(x) ELSE trunc(x) END
                    FROM (SELECT c.amount_nanos::numeric * a.credit_price_nanos / 1000000000 AS x) AS q
                    WHERE a.credit_price_nanos IS NOT NULL)
+    """
+
+    /// `Money.billedNanos` in integers only: the exact product, its quotient
+    /// and remainder by 10⁹ (`div` and `mod` truncate, as Int128 does), then
+    /// half to even on the remainder.
+    static let exactBilled = """
+                   SELECT CASE WHEN 2 * abs(r) > 1000000000 OR (2 * abs(r) = 1000000000 AND mod(q, 2) <> 0)
+                               THEN q + sign(x) ELSE q END
+                   FROM (SELECT x, div(x, 1000000000) AS q, mod(x, 1000000000) AS r
+                         FROM (SELECT c.amount_nanos::numeric * a.credit_price_nanos AS x) AS p) AS d
+                   WHERE a.credit_price_nanos IS NOT NULL)
+    """
+
+    /// The exact rounding above, and a data warehouse named after the
+    /// primary service seen most recently (SQLite's rule: an old primary may
+    /// linger in `services`), not the least name of every primary.
+    static let v3 = """
+    CREATE OR REPLACE VIEW data_warehouses AS
+    SELECT DISTINCT ON (org, data_warehouse_id) org, data_warehouse_id, name
+    FROM services WHERE data_warehouse_id IS NOT NULL AND is_primary
+    ORDER BY org, data_warehouse_id, fetched_at DESC, name COLLATE "C";
+
+    \(focusCosts(create: "CREATE OR REPLACE VIEW", billed: exactBilled))
+    """
+
+    /// The FOCUS view, one text for every migration that (re)creates it;
+    /// `billed` is the subquery that bills a ClickHouse row in nano-dollars.
+    static func focusCosts(create: String, billed: String) -> String {
+        """
+    \(create) focus_costs AS
+    WITH priced AS (
+        SELECT c.*, a.account_id, a.account_name,
+               CASE c.provider WHEN 'anthropic' THEN c.amount_nanos::numeric ELSE (
+    \(billed)
                END AS billed_nanos
         FROM costs c LEFT JOIN accounts a ON a.provider = c.provider AND a.org = c.org
     ), shown AS (
@@ -311,4 +350,5 @@ public enum PGSchema {
         inference_geo                                             AS "x_InferenceGeo"
     FROM shown;
     """
+    }
 }

@@ -54,9 +54,12 @@ public actor PostgresCostStore: CostStore {
     // MARK: Running statements
 
     /// Runs `body` on a pooled connection, retrying on a fresh one while the
-    /// connection (not the statement) fails. Every caller's body is safe to
-    /// run twice: a lost COMMIT reruns against what did commit, and the
-    /// upserts find it unchanged.
+    /// connection (not the statement) fails. A body is only run again when
+    /// nothing it did can have landed: reads; single statements that set
+    /// rather than add (`recordSuccess`); and transactions that lost their
+    /// connection before COMMIT, which the server rolls back. A COMMIT whose
+    /// answer was lost is `commitUnknown`, never retried; so every write that
+    /// adds (a counter, a fetch row, a held emptying) runs in `transaction`.
     func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         var attempt = 1
         while true {
@@ -87,16 +90,26 @@ public actor PostgresCostStore: CostStore {
     func transaction<T: Sendable>(_ what: String, readOnly: Bool = false,
                                   _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let logger = logger
+        let endpoint = endpoint
         return try await run(what) { c in
             try await Self.execute(c, readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
+            let value: T
             do {
-                let value = try await body(c)
-                try await Self.execute(c, "COMMIT", logger: logger)
-                return value
+                value = try await body(c)
+                // Known closed before COMMIT went out: rolled back, safe to retry.
+                try Self.ensureOpen(c)
             } catch {
                 try? await Self.execute(c, "ROLLBACK", logger: logger)
                 throw error
             }
+            do {
+                try await c.query(PostgresQuery(unsafeSQL: "COMMIT"), logger: logger)
+            } catch {
+                let mapped = PostgresStoreError.from(error, statement: "COMMIT", endpoint: endpoint)
+                guard mapped.isConnectionLoss else { throw mapped }
+                throw PostgresStoreError.commitUnknown(endpoint: endpoint.description, statement: what, cause: "\(mapped)")
+            }
+            return value
         }
     }
 
@@ -269,6 +282,25 @@ public actor PostgresCostStore: CostStore {
         try? await c.close()
     }
 
+    /// The org's lock lives as long as its claim connection's session: one
+    /// the server ended (a restart, a failover, a timeout) has let the lock
+    /// go, and another instance may take the org, so the pass stops before
+    /// its next page rather than interleave with it. Checked once a page; a
+    /// session that ends between the check and the page's COMMIT is not covered.
+    private func ensureClaimHeld(_ key: OrgKey) async throws {
+        guard let c = claims[key] else { return }
+        do {
+            try Self.ensureOpen(c)
+            try await Self.execute(c, "SELECT 1", logger: logger)
+        } catch {
+            claims[key] = nil
+            try? await c.close()
+            throw PostgresStoreError.unreachable(
+                endpoint: endpoint.description, attempts: 1,
+                cause: "the session holding \(key)'s lock ended, so another instance may take the org; this pass stops, the next claims it again")
+        }
+    }
+
     // MARK: The write path
 
     /// Replaces each day's partition of `key` and moves the cursor in ONE
@@ -278,6 +310,7 @@ public actor PostgresCostStore: CostStore {
     @discardableResult
     public func replaceDays(_ days: [DayWrite], for key: OrgKey, fetchedAt: Timestamp, cursor: CursorRule?,
                             fetch: Int64? = nil) async throws -> WriteSummary {
+        try await ensureClaimHeld(key)
         let logger = logger
         let fetched = fetchedAt.description
         return try await transaction("replacing days of \(key)") { c in
@@ -387,7 +420,8 @@ public actor PostgresCostStore: CostStore {
 
     public func recordFailure(_ key: OrgKey, error: String) async throws {
         let logger = logger
-        try await run("recording a failure of \(key)") { c in
+        // A transaction: the count adds one, so a lost answer must not be retried (see `run`).
+        try await transaction("recording a failure of \(key)") { c in
             var b = Self.keyBinds(key)
             b.append(error)
             try await Self.execute(c, """

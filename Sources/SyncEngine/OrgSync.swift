@@ -254,7 +254,15 @@ struct OrgSync {
                             mismatch: costs.mismatch)
         }
         guard !writes.isEmpty else { return }
-        let summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule, fetch: fetchID)
+        let summary: WriteSummary
+        do {
+            summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule, fetch: fetchID)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw PageNotStored(cause: error, days: DayRange(writes.map(\.day).min()!, writes.map(\.day).max()!),
+                                requestIDs: Array(Set(requestIDs.values)).sorted())
+        }
         await log.add(summary, requestIDs: Set(requestIDs.values))
         for day in summary.finalDaysChanged {
             logger.warning("a final day changed: the provider restated it after costsync took it as settled", metadata: [
@@ -290,6 +298,20 @@ struct OrgSync {
         logger.warning("a stored day has not become final for longer than max_pending_days", metadata: [
             "day": "\(oldest)", "max_pending_days": "\(settings.maxPendingDays)",
         ])
+    }
+}
+
+/// A page the store refused (a full disk, a lost database): the store's own
+/// error, with the days and the provider's request ids of the answer that was
+/// not stored, so the failure names the request as a provider error would.
+public struct PageNotStored: Error, CustomStringConvertible {
+    public let cause: any Error
+    public let days: DayRange
+    public let requestIDs: [String]
+
+    public var description: String {
+        let ids = requestIDs.isEmpty ? "" : "; provider request id \(requestIDs.joined(separator: ", "))"
+        return "\(cause) (storing days \(days.first)–\(days.last)\(ids))"
     }
 }
 

@@ -135,6 +135,22 @@ struct PostgresStoreTests {
             for (nanos, price) in [(Int64(3), "0.5"), (1, "0.5")] {
                 #expect(try Money.billedNanos(creditNanos: nanos, price: try Money.parse(price)) == (nanos == 3 ? 2 : 0))
             }
+            // Large and awkward: 100000001.499999996 credits at 0.000000001 USD are 100000001.499999996 nano-USD,
+            // which rounds down; a NUMERIC quotient kept to 8 decimals (.50000000) would round it up. And a refund
+            // (a negative line) is rounded half to even away from zero just the same.
+            let other = OrgKey(.clickhouse, "wh-2")
+            try await store.saveAccount(other, ProviderAccount(id: "org-2", name: "Other", creditPrice: try Money.parse("0.000000001")), at: fetched)
+            try await store.saveAccount(warehouse, ProviderAccount(id: "org-1", name: "Warehouse", creditPrice: try Money.parse("0.5")), at: fetched)
+            try await store.replaceDays([DayWrite(day: day("2025-03-02"), lines: [chLine("big", credits: "100000001.499999996")], isFinal: true)],
+                                        for: other, fetchedAt: fetched, cursor: nil)
+            try await store.replaceDays([DayWrite(day: day("2025-03-02"), lines: [chLine("refund", credits: "-0.000000003")], isFinal: true)],
+                                        for: warehouse, fetchedAt: fetched, cursor: nil)
+            let edges = try cluster.psql("""
+                SELECT "x_LineKey", "x_BilledNanos" FROM \(schema).focus_costs WHERE "x_Day" = '2025-03-02' ORDER BY 1
+                """)
+            #expect(edges == "big|100000001\nrefund|-2\n")
+            #expect(try Money.billedNanos(creditNanos: 100_000_001_499_999_996, price: try Money.parse("0.000000001")) == 100_000_001)
+            #expect(try Money.billedNanos(creditNanos: -3, price: try Money.parse("0.5")) == -2)
         }
     }
 
