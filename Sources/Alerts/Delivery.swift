@@ -35,16 +35,22 @@ public struct DeliveryPolicy: Sendable {
     public var giveUpAfter: Duration
     /// One request's whole deadline.
     public var requestTimeout: Duration
+    /// How long a claimed delivery is held past `requestTimeout`: long enough
+    /// for the ledger write after the answer, so another dispatcher does not
+    /// take it while this one is still recording how it went.
+    public var claimMargin: Duration
     /// Adds up to this fraction of each pause (0...1), so targets that failed
     /// together do not all retry at the same second.
     public var jitter: @Sendable (Duration) -> Duration
 
     public init(firstDelay: Duration = .seconds(30), maxDelay: Duration = .seconds(600), giveUpAfter: Duration = .seconds(3600),
-                requestTimeout: Duration = .seconds(10), jitter: @escaping @Sendable (Duration) -> Duration = DeliveryPolicy.randomJitter) {
+                requestTimeout: Duration = .seconds(10), claimMargin: Duration = .seconds(20),
+                jitter: @escaping @Sendable (Duration) -> Duration = DeliveryPolicy.randomJitter) {
         self.firstDelay = firstDelay
         self.maxDelay = maxDelay
         self.giveUpAfter = giveUpAfter
         self.requestTimeout = requestTimeout
+        self.claimMargin = claimMargin
         self.jitter = jitter
     }
 
@@ -121,6 +127,12 @@ final class WakeSignal: Sendable {
 /// delivery's state is in the ledger, so a restart picks up where the last
 /// process left off; each request carries the alert id as its
 /// `Idempotency-Key`, so a receiver can drop a delivery it already has.
+///
+/// The ledger may be shared by several instances (one PostgreSQL database,
+/// or one SQLite file), each with its own targets: a dispatcher looks only at
+/// deliveries to the targets of its own config, and claims each attempt in
+/// the ledger before sending it, so two instances with a target of the same
+/// name never send the same attempt twice.
 public actor AlertDispatcher {
     let ledger: any AlertLedger
     private(set) var targets: [String: NotifyTarget]
@@ -145,8 +157,15 @@ public actor AlertDispatcher {
         self.userAgent = userAgent
     }
 
-    /// A reloaded config's `[[notify]]` targets: later attempts use them (a
-    /// pending delivery whose target is gone is given up at its next turn).
+    /// A reloaded config's `[[notify]]` targets: later attempts use them.
+    ///
+    /// A pending delivery whose target is gone is not given up: it is left in
+    /// the ledger, pending, and this instance no longer attempts it. Giving it
+    /// up would be right only if this instance were the one sender to that
+    /// name, which the ledger cannot tell: another instance on the same
+    /// database may have a target of the same name and still deliver it, and
+    /// the row does not record which instance raised the alert. With the
+    /// target back in the config, the delivery resumes where it stood.
     public func replaceTargets(_ targets: [NotifyTarget]) {
         self.targets = Dictionary(targets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         wakeSignal.signal()
@@ -183,7 +202,9 @@ public actor AlertDispatcher {
     @discardableResult
     public func deliverDue() async -> Timestamp? {
         let pending: [PendingDelivery]
-        do { pending = try await ledger.pendingDeliveries() } catch {
+        let names = targets.keys.sorted()
+        guard !names.isEmpty else { return nil }
+        do { pending = try await ledger.pendingDeliveries(targets: names) } catch {
             logger.error("cannot read pending alert deliveries", metadata: ["error": "\(error)"])
             return clock.now.adding(seconds: policy.firstDelay.components.seconds)
         }
@@ -214,12 +235,8 @@ public actor AlertDispatcher {
         let d = item.delivery
         let now = clock.now
         var meta: Logger.Metadata = ["alert.id": "\(alert.id)", "alert.kind": "\(alert.kind.rawValue)", "notify.target": "\(d.target)"]
-        guard let target = targets[d.target] else {
-            logger.warning("alert delivery given up: the target is no longer in the config", metadata: meta)
-            await note { try await self.ledger.markAbandoned(alertID: alert.id, target: d.target, at: now,
-                                                             reason: "target '\(d.target)' is no longer in the config") }
-            return nil
-        }
+        // Gone in a reload since the ledger was read: left pending, as `replaceTargets` says.
+        guard let target = targets[d.target] else { return nil }
         let deadline = alert.raisedAt.adding(seconds: policy.giveUpAfter.components.seconds)
         if d.attempts > 0 && now > deadline {
             meta["delivery.attempts"] = "\(d.attempts)"
@@ -230,6 +247,22 @@ public actor AlertDispatcher {
             return nil
         }
         if let next = d.nextAttemptAt, next > now { return next }
+
+        // Another dispatcher on the same ledger may have read the same row:
+        // only the one whose claim moves its next attempt sends. A claim that
+        // fails means it is being sent, was just sent, or was rescheduled:
+        // look again when a claim of the other's would have run out.
+        let lease = now.adding(seconds: (policy.requestTimeout + policy.claimMargin).components.seconds)
+        do {
+            guard try await ledger.claimDelivery(alertID: alert.id, target: d.target, now: now, until: lease) else {
+                logger.debug("alert delivery is being made by another dispatcher", metadata: meta)
+                return lease
+            }
+        } catch {
+            meta["error"] = "\(error)"
+            logger.error("cannot claim an alert delivery; trying again later", metadata: meta)
+            return now.adding(seconds: policy.firstDelay.components.seconds)
+        }
 
         let outcome = await send(alert, to: target)
         let at = clock.now
@@ -281,6 +314,18 @@ public actor AlertDispatcher {
         var parts = [full]
         if let schemeEnd = full.firstRange(of: "://") {
             let rest = full[schemeEnd.upperBound...]
+            // `user:password@`: a credential too, whole and the password alone
+            // (a text may quote either); the password at any length, since
+            // mangling an error message is better than showing a secret.
+            let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            if let at = authority.lastIndex(of: "@") {
+                let userinfo = String(authority[..<at])
+                parts += [userinfo, Self.percentDecoded(userinfo)]
+                if let colon = userinfo.firstIndex(of: ":") {
+                    let password = String(userinfo[userinfo.index(after: colon)...])
+                    parts += [password, Self.percentDecoded(password)]
+                }
+            }
             if let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) {
                 let path = String(rest[slash...])
                 if path.count > 1 { parts.append(path) }
@@ -292,6 +337,24 @@ public actor AlertDispatcher {
             out = out.replacing(part, with: "<webhook>")
         }
         return String(out.prefix(300))
+    }
+
+    /// `%XX` decoded, as a client that sends the userinfo as a header would;
+    /// the text itself when that is not valid UTF-8.
+    static func percentDecoded(_ text: String) -> String {
+        guard text.contains("%") else { return text }
+        var bytes: [UInt8] = []
+        var utf8 = text.utf8[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "%"), utf8.count >= 2,
+               let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self) ?? text
     }
 
     private func note(_ write: @Sendable () async throws -> Void) async {

@@ -35,8 +35,11 @@ extension CostsyncApp {
             org: org?.name, workspaceID: nil, currency: org?.provider.currency ?? "USD", period: now.day.description,
             thresholdPercent: nil, spentNanos: 0, limitNanos: 0, forecastNanos: nil,
             text: "Test message from costsync to target '\(target.name)': alerts will arrive here.", raisedAt: now)
-        let result = try await ProviderHTTPClient.withHTTPClient { httpClient in
-            let dispatcher = AlertDispatcher(ledger: NoLedger(), targets: [target], transport: HTTPWebhookTransport(client: httpClient),
+        // The daemon's clients (proxy environment, `[http] ca_file`): a test that
+        // passes must mean the daemon's deliveries get through the same way.
+        let result = try await withHTTPClients { (clients: ProviderHTTPClients) async -> Result<Void, DeliveryFailure> in
+            let dispatcher = AlertDispatcher(ledger: NoLedger(), targets: [target],
+                                             transport: HTTPWebhookTransport(clientFor: { clients.client(for: $0) }),
                                              clock: clock, logger: logger, userAgent: "costsync/\(costsyncVersion)")
             return await dispatcher.sendNow(alert, to: target)
         }
@@ -54,7 +57,8 @@ extension CostsyncApp {
 private struct NoLedger: AlertLedger {
     func dailySpend(_ key: OrgKey, scopeID: String?, in range: DayRange) async throws -> [Day: Int64] { [:] }
     func recordIfNew(_ alert: AlertRecord, targets: [String]) async throws -> Bool { false }
-    func pendingDeliveries() async throws -> [PendingDelivery] { [] }
+    func pendingDeliveries(targets: [String]) async throws -> [PendingDelivery] { [] }
+    func claimDelivery(alertID: String, target: String, now: Timestamp, until: Timestamp) async throws -> Bool { false }
     func recordFailedAttempt(alertID: String, target: String, at time: Timestamp, error: String, nextAttemptAt: Timestamp) async throws {}
     func markDelivered(alertID: String, target: String, at time: Timestamp) async throws {}
     func markAbandoned(alertID: String, target: String, at time: Timestamp, reason: String) async throws {}
@@ -102,11 +106,7 @@ enum AlertsFormat {
         return items.isEmpty ? "[]" : "[\n" + items.joined(separator: ",\n") + "\n]"
     }
 
-    private static func quote(_ s: String?) -> String {
-        guard let s else { return "null" }
-        let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.fragmentsAllowed])) ?? Data("[\"\"]".utf8)
-        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
-    }
+    private static func quote(_ s: String?) -> String { s.map(JSONText.quoted) ?? "null" }
 }
 
 extension CostsyncApp {

@@ -68,6 +68,9 @@ struct ConfigReloader: Sendable {
         if let current = running.alerts, let ledger = store as? any AlertLedger {
             alerts = AlertsRuntime(evaluator: AlertEvaluator(config: loaded.alerting, orgs: loaded.orgs, ledger: ledger, clock: app.clock),
                                    dispatcher: current.dispatcher, logger: current.logger, metrics: current.metrics)
+            // A removed target's pending deliveries stay pending, not given up:
+            // another instance on a shared database may deliver to that name
+            // (AlertDispatcher.replaceTargets says why).
             await current.dispatcher.replaceTargets(loaded.alerting.targets)
         } else if loaded.alerting.isEnabled {
             restartNeeded.append("alerting (first enabled)")

@@ -4,10 +4,14 @@ import PostgresNIO
 import StorePort
 
 /// The alert ledger on the shared database (`alerts`, `alert_deliveries`,
-/// migration 2), with `SQLiteCostStore`'s answers: the port's rules hold for
-/// several instances too, because `recordIfNew` is one `INSERT … ON CONFLICT
-/// DO NOTHING` in the transaction that adds the deliveries, so of two
-/// instances raising the same alert exactly one delivers it.
+/// migration 2), with `SQLiteCostStore`'s answers. The port's rules hold for
+/// several instances too: `recordIfNew` is one `INSERT … ON CONFLICT DO
+/// NOTHING` in the transaction that adds the deliveries, so of two instances
+/// raising the same alert exactly one records it (one row per target); and
+/// `claimDelivery` is one conditional `UPDATE`, so of the instances that have
+/// a target of that name, exactly one sends each attempt. Exactly once at the
+/// receiver is still not promised: an attempt whose answer was lost, or that
+/// outlived its claim, is sent again, with the same `Idempotency-Key`.
 extension PostgresCostStore: AlertLedger {
     public func dailySpend(_ key: OrgKey, scopeID: String?, in range: DayRange) async throws -> [Day: Int64] {
         let logger = logger
@@ -76,18 +80,42 @@ extension PostgresCostStore: AlertLedger {
         }
     }
 
-    public func pendingDeliveries() async throws -> [PendingDelivery] {
+    public func pendingDeliveries(targets: [String]) async throws -> [PendingDelivery] {
         let logger = logger
+        var b = PostgresBindings()
+        b.append(targets)
+        let binds = b
         return try await run("reading pending deliveries") { c in
             try await Self.rows(c, """
                 SELECT \(Self.alertColumns), \(Self.deliveryColumns)
                 FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
-                WHERE d.delivered_at IS NULL AND d.abandoned_at IS NULL
+                WHERE d.delivered_at IS NULL AND d.abandoned_at IS NULL AND d.target = ANY($1::text[])
                 ORDER BY a.raised_at, a.id, d.target
-                """, logger: logger).map { row in
+                """, binds, logger: logger).map { row in
                 let cells = row.makeRandomAccess()
                 return PendingDelivery(alert: try Self.alert(cells, from: 0), delivery: try Self.delivery(cells, from: 14))
             }
+        }
+    }
+
+    public func claimDelivery(alertID: String, target: String, now: Timestamp, until: Timestamp) async throws -> Bool {
+        let logger = logger
+        var b = PostgresBindings()
+        b.append(alertID)
+        b.append(target)
+        b.append(now.description)
+        b.append(until.description)
+        let binds = b
+        // One statement: of two racing, the second waits on the row lock, then
+        // re-checks the condition on the row the first committed, and fails it.
+        return try await run("claiming the delivery of \(alertID) to \(target)") { c in
+            let claimed = try await Self.rows(c, """
+                UPDATE alert_deliveries SET next_attempt_at = $4::timestamptz
+                WHERE alert_id = $1 AND target = $2 AND delivered_at IS NULL AND abandoned_at IS NULL
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= $3::timestamptz)
+                RETURNING 1
+                """, binds, logger: logger)
+            return !claimed.isEmpty
         }
     }
 
@@ -95,7 +123,7 @@ extension PostgresCostStore: AlertLedger {
         try await updateDelivery(alertID, target, time, [error, nextAttemptAt.description], """
             UPDATE alert_deliveries SET attempts = attempts + 1, last_attempt_at = $3::timestamptz, last_error = $4,
                    next_attempt_at = $5::timestamptz
-            WHERE alert_id = $1 AND target = $2
+            WHERE alert_id = $1 AND target = $2 AND delivered_at IS NULL AND abandoned_at IS NULL
             """)
     }
 
@@ -111,7 +139,7 @@ extension PostgresCostStore: AlertLedger {
         try await updateDelivery(alertID, target, time, [reason], """
             UPDATE alert_deliveries SET abandoned_at = $3::timestamptz, next_attempt_at = NULL,
                    last_error = CASE WHEN last_error IS NULL THEN $4 ELSE last_error || '; ' || $4 END
-            WHERE alert_id = $1 AND target = $2
+            WHERE alert_id = $1 AND target = $2 AND delivered_at IS NULL AND abandoned_at IS NULL
             """)
     }
 
@@ -124,7 +152,8 @@ extension PostgresCostStore: AlertLedger {
         b.append(time.description)
         for value in more { b.append(value) }
         let binds = b
-        try await run("updating the delivery of \(alertID) to \(target)") { c in
+        // A transaction: `attempts + 1` must not be retried after a lost answer (see `run`).
+        try await transaction("updating the delivery of \(alertID) to \(target)") { c in
             try await Self.execute(c, sql, binds, logger: logger)
         }
     }
@@ -163,7 +192,7 @@ extension PostgresCostStore: AlertLedger {
                        coalesce(max(attempts) FILTER (WHERE delivered_at IS NULL AND abandoned_at IS NULL), 0)::bigint,
                        count(*) FILTER (WHERE abandoned_at >= $1::timestamptz),
                        (SELECT last_error FROM alert_deliveries e WHERE e.target = d.target AND e.last_error IS NOT NULL
-                        ORDER BY e.last_attempt_at DESC LIMIT 1),
+                        ORDER BY e.last_attempt_at DESC NULLS LAST LIMIT 1),
                        \(Self.ts("max(CASE WHEN last_error IS NOT NULL AND delivered_at IS NULL THEN coalesce(abandoned_at, last_attempt_at) END)")),
                        \(Self.ts("max(delivered_at)"))
                 FROM alert_deliveries d GROUP BY target ORDER BY target

@@ -48,19 +48,34 @@ extension SQLiteCostStore: AlertLedger {
         }
     }
 
-    public func pendingDeliveries() throws -> [PendingDelivery] {
-        try db.cached("""
+    public func pendingDeliveries(targets: [String]) throws -> [PendingDelivery] {
+        guard !targets.isEmpty else { return [] }
+        // One placeholder per target: the list is a config's few names, and the
+        // statement is not cached since its text depends on their number.
+        let names = (1...targets.count).map { "?\($0)" }.joined(separator: ", ")
+        return try db.query("""
             SELECT \(Self.alertColumns), \(Self.deliveryColumns)
             FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
-            WHERE d.delivered_at IS NULL AND d.abandoned_at IS NULL
+            WHERE d.delivered_at IS NULL AND d.abandoned_at IS NULL AND d.target IN (\(names))
             ORDER BY a.raised_at, a.id, d.target
-            """).query { s in PendingDelivery(alert: Self.alert(s, from: 0), delivery: Self.delivery(s, from: 17)) }
+            """, targets.map { .text($0) }) { s in PendingDelivery(alert: Self.alert(s, from: 0), delivery: Self.delivery(s, from: 17)) }
+    }
+
+    public func claimDelivery(alertID: String, target: String, now: Timestamp, until: Timestamp) throws -> Bool {
+        // One statement, so SQLite's write lock makes it atomic across
+        // connections: another process on the file sees the moved time.
+        try db.cached("""
+            UPDATE alert_deliveries SET next_attempt_at = ?4
+            WHERE alert_id = ?1 AND target = ?2 AND delivered_at IS NULL AND abandoned_at IS NULL
+              AND (next_attempt_at IS NULL OR next_attempt_at <= ?3)
+            """).execute([.text(alertID), .text(target), .text(now.description), .text(until.description)])
+        return db.changes == 1
     }
 
     public func recordFailedAttempt(alertID: String, target: String, at time: Timestamp, error: String, nextAttemptAt: Timestamp) throws {
         try db.cached("""
             UPDATE alert_deliveries SET attempts = attempts + 1, last_attempt_at = ?3, last_error = ?4, next_attempt_at = ?5
-            WHERE alert_id = ?1 AND target = ?2
+            WHERE alert_id = ?1 AND target = ?2 AND delivered_at IS NULL AND abandoned_at IS NULL
             """).execute([.text(alertID), .text(target), .text(time.description), .text(error), .text(nextAttemptAt.description)])
     }
 
@@ -75,7 +90,7 @@ extension SQLiteCostStore: AlertLedger {
         try db.cached("""
             UPDATE alert_deliveries SET abandoned_at = ?3, next_attempt_at = NULL,
                 last_error = CASE WHEN last_error IS NULL THEN ?4 ELSE last_error || '; ' || ?4 END
-            WHERE alert_id = ?1 AND target = ?2
+            WHERE alert_id = ?1 AND target = ?2 AND delivered_at IS NULL AND abandoned_at IS NULL
             """).execute([.text(alertID), .text(target), .text(time.description), .text(reason)])
     }
 
@@ -98,7 +113,7 @@ extension SQLiteCostStore: AlertLedger {
                    coalesce(max(attempts) FILTER (WHERE delivered_at IS NULL AND abandoned_at IS NULL), 0),
                    count(*) FILTER (WHERE abandoned_at >= ?1),
                    (SELECT last_error FROM alert_deliveries e WHERE e.target = d.target AND e.last_error IS NOT NULL
-                    ORDER BY e.last_attempt_at DESC LIMIT 1),
+                    ORDER BY e.last_attempt_at DESC NULLS LAST LIMIT 1),
                    max(CASE WHEN last_error IS NOT NULL AND delivered_at IS NULL THEN coalesce(abandoned_at, last_attempt_at) END),
                    max(delivered_at)
             FROM alert_deliveries d GROUP BY target ORDER BY target

@@ -3,13 +3,16 @@ public import CostModel
 /// What alerting needs of a store: the sums it judges, and the ledger that
 /// makes every alert fire once and only once, across restarts.
 ///
-/// An adapter (SQLite today, PostgreSQL next) implements it beside `CostStore`
-/// on the same database, so the sums and the ledger see the same commits.
-/// The rules an adapter must keep:
+/// Each adapter (SQLite, PostgreSQL) implements it beside `CostStore` on the
+/// same database, so the sums and the ledger see the same commits. Several
+/// instances, each with its own `[[notify]]` targets, may share one ledger
+/// (PostgreSQL, or one SQLite file). The rules an adapter must keep:
 ///
 /// - `recordIfNew` is atomic: the alert row and its deliveries are inserted in
 ///   one transaction, and only when no alert with that `id` exists. Two
 ///   callers racing on the same id: exactly one sees `true`.
+/// - `claimDelivery` is one atomic conditional update: of dispatchers racing
+///   for the same due delivery, exactly one sees `true`, so only it sends.
 /// - Nothing here stores a webhook URL: targets are named, never addressed.
 /// - Amounts are integer nanos (10⁻⁹ of the currency's unit), as `amount_nanos`.
 public protocol AlertLedger: Sendable {
@@ -25,16 +28,26 @@ public protocol AlertLedger: Sendable {
     /// an alert with its id exists already; returns whether it was inserted.
     func recordIfNew(_ alert: AlertRecord, targets: [String]) async throws -> Bool
 
-    /// Deliveries neither delivered nor abandoned, oldest alert first.
-    func pendingDeliveries() async throws -> [PendingDelivery]
+    /// Deliveries to one of `targets` neither delivered nor abandoned, oldest
+    /// alert first. Only the caller's targets: the ledger may be shared with
+    /// instances whose targets this one does not know, and their deliveries
+    /// are theirs to make.
+    func pendingDeliveries(targets: [String]) async throws -> [PendingDelivery]
 
-    /// Notes one failed attempt: the error (never a URL) and when to try again.
+    /// Takes the delivery for one attempt, if it is still pending and due at
+    /// `now` (no other dispatcher holds it): its next attempt moves to `until`,
+    /// so a dispatcher that dies mid-send leaves it to be retried then.
+    /// Returns whether this caller got it; only then may it send.
+    func claimDelivery(alertID: String, target: String, now: Timestamp, until: Timestamp) async throws -> Bool
+
+    /// Notes one failed attempt of a pending delivery: the error (never a URL) and when to try again.
     func recordFailedAttempt(alertID: String, target: String, at time: Timestamp, error: String, nextAttemptAt: Timestamp) async throws
 
     /// Notes the attempt that succeeded.
     func markDelivered(alertID: String, target: String, at time: Timestamp) async throws
 
-    /// Gives a delivery up (its hour of retries is over, or the target left the config).
+    /// Gives a pending delivery up (its hour of retries is over); one already
+    /// delivered or given up, perhaps by another instance, stays as it is.
     func markAbandoned(alertID: String, target: String, at time: Timestamp, reason: String) async throws
 
     /// The latest alerts, newest first, with their deliveries.

@@ -37,26 +37,27 @@ enum Floor {
         }
         let nanos = days.flatMap { $0.lines.sorted { $0.lineKey < $1.lineKey }.map(\.amount.nanos) }
         let cRows = rows.map { $0.map { $0.map { Array($0.utf8CString) } } }
-        // The row after which each transaction commits.
-        var commitAfter = Set<Int>()
-        // The first row of each day: the day's constant columns are bound
-        // there only (bindings survive sqlite3_reset), as the product does.
-        var dayStarts = Set<Int>()
+        // The row after which each transaction commits, and the first row of
+        // each day: the day's constant columns are bound there only
+        // (bindings survive sqlite3_reset), as the product does. Flags by
+        // row, not sets, so the timed loop does no hashing.
+        var commitAfter = [Bool](repeating: false, count: rows.count)
+        var dayStarts = [Bool](repeating: false, count: rows.count + 1)
         var seen = 0
         for (i, write) in days.enumerated() {
-            dayStarts.insert(seen)
+            dayStarts[seen] = true
             seen += write.lines.count
-            if (i + 1) % max(1, batch) == 0 { commitAfter.insert(seen - 1) }
+            if (i + 1) % max(1, batch) == 0, seen > 0 { commitAfter[seen - 1] = true }
         }
         let clock = ContinuousClock()
         let start = clock.now
         sqlite3_exec(db, "BEGIN", nil, nil, nil)
-        let dayConstant: Set<Int32> = [1, 2, 3, 10, 11, 12]
+        let dayConstant = (0...27).map { [1, 2, 3, 10, 11, 12].contains($0) }
         for (r, row) in cRows.enumerated() {
-            let newDay = dayStarts.contains(r)
+            let newDay = dayStarts[r]
             for (i, value) in row.enumerated() {
                 let index = Int32(i + 1)
-                if !newDay && dayConstant.contains(index) { continue }
+                if !newDay && dayConstant[i + 1] { continue }
                 if index == 9 {
                     sqlite3_bind_int64(stmt, index, nanos[r])
                 } else if index == 11 {
@@ -69,7 +70,7 @@ enum Floor {
             }
             guard sqlite3_step(stmt) == SQLITE_DONE else { fatalError(String(cString: sqlite3_errmsg(db))) }
             sqlite3_reset(stmt)
-            if commitAfter.contains(r) {
+            if commitAfter[r] {
                 sqlite3_exec(db, "COMMIT", nil, nil, nil)
                 sqlite3_exec(db, "BEGIN", nil, nil, nil)
             }

@@ -55,12 +55,18 @@ enum PostgresBackfillBench {
             let reader = try await PostgresCostStore(endpoint: cluster.endpoint(schema: "bench"), logger: logger)
             let workload = try StoredRows.days(try await reader.costRows(StoredRows.columns))
             await reader.close()
-            let floorStore = try await PostgresCostStore(endpoint: cluster.endpoint(schema: "floor"), logger: logger)
-            let (loaded, floorElapsed) = try await floorStore.copyFloor(workload, org: OrgKey(.anthropic, "floor"),
-                                                                         fetchedAt: Timestamp(secondsSinceEpoch: 0))
-            await floorStore.close()
-            let floor = rate(loaded, floorElapsed)
-            print("floor: \(Int(floor)) rows/s (the same \(loaded) rows with one COPY in one transaction, same cluster, same schema)")
+            // The best of three, each into a schema of its own: a floor is the fastest this machine did the work.
+            var floor = 0.0
+            var loaded = 0
+            for run in 1...3 {
+                let floorStore = try await PostgresCostStore(endpoint: cluster.endpoint(schema: "floor\(run)"), logger: logger)
+                let (rows, elapsed) = try await floorStore.copyFloor(workload, org: OrgKey(.anthropic, "floor"),
+                                                                     fetchedAt: Timestamp(secondsSinceEpoch: 0))
+                await floorStore.close()
+                floor = max(floor, rate(rows, elapsed))
+                loaded = rows
+            }
+            print("floor: \(Int(floor)) rows/s (the same \(loaded) rows with one COPY in one transaction, same cluster, same schema; best of 3)")
             line += " = \(String(format: "%.2f", ours / floor))× floor"
         }
         print(line)

@@ -69,7 +69,7 @@ struct DeliveryTests {
             #expect(delivery.deliveredAt == Self.raised.adding(seconds: 90))
             #expect(logs.count("alert delivery failed; retrying") == 2)
             #expect(logs.all.filter { $0.contains("alert delivery failed") }.allSatisfy { $0.hasPrefix("warning") && $0.contains("HTTP 500") })
-            #expect(try await store.pendingDeliveries().isEmpty)
+            #expect(try await store.pendingDeliveries(targets: ["ops"]).isEmpty)
             await receiver.shutdown()
         }
     }

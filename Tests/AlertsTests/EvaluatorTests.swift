@@ -25,7 +25,8 @@ final class FixedLedger: AlertLedger {
             return true
         }
     }
-    func pendingDeliveries() async throws -> [PendingDelivery] { [] }
+    func pendingDeliveries(targets: [String]) async throws -> [PendingDelivery] { [] }
+    func claimDelivery(alertID: String, target: String, now: Timestamp, until: Timestamp) async throws -> Bool { false }
     func recordFailedAttempt(alertID: String, target: String, at time: Timestamp, error: String, nextAttemptAt: Timestamp) async throws {}
     func markDelivered(alertID: String, target: String, at time: Timestamp) async throws {}
     func markAbandoned(alertID: String, target: String, at time: Timestamp, reason: String) async throws {}

@@ -23,7 +23,10 @@ struct AlertLedgerTests {
         return """
             spend \(spend)
             scoped \(scoped)
-            pending \(try await ledger.pendingDeliveries())
+            pending \(try await ledger.pendingDeliveries(targets: ["ops", "slack"]))
+            pending to slack only \(try await ledger.pendingDeliveries(targets: ["slack"]))
+            pending to another instance's target \(try await ledger.pendingDeliveries(targets: ["ops-eu"]))
+            pending to no target \(try await ledger.pendingDeliveries(targets: []))
             alerts \(try await ledger.alerts(limit: 10))
             health \(try await ledger.targetHealth(since: now.adding(seconds: -86_400)))
             """
@@ -52,6 +55,17 @@ struct AlertLedgerTests {
                     let untargeted = try await l.recordIfNew(Self.alert("alert_2", at: 20, forecast: nil), targets: [])
                     #expect(new && !again && untargeted, "the same id is recorded once")
                 }),
+                ("claimed by one dispatcher, then by another once the first one's claim ran out", { (l: any AlertLedger) async throws in
+                    let claim = { (now: Int64, until: Int64) in
+                        try await l.claimDelivery(alertID: "alert_1", target: "ops", now: fetched.adding(seconds: now),
+                                                  until: fetched.adding(seconds: until))
+                    }
+                    #expect(try await claim(10, 40), "due since it was raised: the first claim gets it")
+                    #expect(try await claim(20, 50) == false, "held until 40: a second dispatcher does not send it too")
+                    #expect(try await claim(40, 70), "the first never reported back: after its claim it is free again")
+                    #expect(try await l.claimDelivery(alertID: "alert_1", target: "pager", now: fetched.adding(seconds: 40),
+                                                      until: fetched.adding(seconds: 70)) == false, "no such delivery")
+                }),
                 ("a failed attempt", { (l: any AlertLedger) async throws in
                     try await l.recordFailedAttempt(alertID: "alert_1", target: "ops", at: fetched.adding(seconds: 30),
                                                     error: "HTTP 500 from the receiver", nextAttemptAt: fetched.adding(seconds: 60))
@@ -60,6 +74,13 @@ struct AlertLedgerTests {
                     try await l.markDelivered(alertID: "alert_1", target: "slack", at: fetched.adding(seconds: 40))
                     try await l.markAbandoned(alertID: "alert_1", target: "ops", at: fetched.adding(seconds: 3700),
                                               reason: "an hour of retries is over")
+                    // An instance that read the slack delivery as pending before it was delivered.
+                    try await l.markAbandoned(alertID: "alert_1", target: "slack", at: fetched.adding(seconds: 3700),
+                                              reason: "an hour of retries is over")
+                    for target in ["ops", "slack"] {
+                        #expect(try await l.claimDelivery(alertID: "alert_1", target: target, now: fetched.adding(seconds: 3800),
+                                                          until: fetched.adding(seconds: 3830)) == false, "\(target) is done with")
+                    }
                 }),
             ]
             for (name, step) in steps {
@@ -76,11 +97,13 @@ struct AlertLedgerTests {
             let health = try await pg.targetHealth(since: fetched)
             #expect(health.first { $0.target == "ops" }?.isFailing == true)
             #expect(health.first { $0.target == "slack" }?.isFailing == false)
-            #expect(try await pg.pendingDeliveries().isEmpty)
+            #expect(try await pg.pendingDeliveries(targets: ["ops", "slack"]).isEmpty)
+            #expect(try await pg.alerts(limit: 10).first { $0.alert.id == "alert_1" }?.deliveries.first { $0.target == "slack" }?.abandonedAt == nil,
+                    "a delivered delivery is not given up after the fact")
         }
     }
 
-    @Test("two instances raising the same alert at once record it once, so it is delivered once")
+    @Test("two instances raising the same alert at once record it once, and claiming its delivery at once, one of them sends it")
     func racingInstances() async throws {
         try await withStore("ledger_race") { first, schema in
             let second = try await PostgresCostStore(endpoint: PGCluster.shared().endpoint(schema: schema), logger: testLogger)
@@ -95,9 +118,25 @@ struct AlertLedgerTests {
                 }
                 return try await group.reduce(0, +)
             }
-            await second.close()
             #expect(wins == candidates.count, "each alert is won by exactly one instance")
-            #expect(try await first.pendingDeliveries().count == candidates.count, "one delivery each, not two")
+            #expect(try await first.pendingDeliveries(targets: ["ops"]).count == candidates.count, "one delivery each, not two")
+            // Both have a target named ops, so both dispatchers read every delivery as due.
+            let now = fetched.adding(seconds: 60)
+            let claims = try await withThrowingTaskGroup(of: Int.self) { group in
+                for store in [first, second] {
+                    group.addTask {
+                        var claimed = 0
+                        for alert in candidates
+                        where try await store.claimDelivery(alertID: alert.id, target: "ops", now: now, until: now.adding(seconds: 30)) {
+                            claimed += 1
+                        }
+                        return claimed
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            await second.close()
+            #expect(claims == candidates.count, "each delivery is claimed by exactly one instance")
         }
     }
 }
