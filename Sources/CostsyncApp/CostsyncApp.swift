@@ -73,19 +73,11 @@ public struct CostsyncApp: Sendable {
         return config.orgs.filter { org in (names.isEmpty || names.contains(org.name)) && (provider.map { org.provider == $0 } ?? true) }
     }
 
-    /// A read-only command's store through the port (history, alerts):
-    /// PostgreSQL when `[postgres]` is present, else the SQLite file, which must exist.
+    /// A read-only command's store (history, alerts, export, report), through
+    /// the port: PostgreSQL when `[postgres]` is present, else the SQLite
+    /// file, opened read-only, which must exist.
     func openPortForReading() async throws(AppError) -> any CostStore {
         if config.postgres != nil { return try await openStore() }
-        return try openStoreForReading()
-    }
-
-    /// The SQLite file for a command that reads it directly (export, report); it must exist.
-    func openStoreForReading() throws(AppError) -> SQLiteCostStore {
-        if config.postgres != nil {
-            throw .failed("costsync: this command reads the SQLite file; with [postgres] in \(config.file) the costs are in PostgreSQL: "
-                          + "query its views (daily_costs, monthly_costs, focus_costs, day_revisions) with psql")
-        }
         guard FileManager.default.fileExists(atPath: config.databasePath) else {
             throw .failed("costsync: no database at '\(config.databasePath)' yet; `costsync run` or `costsync backfill` creates it")
         }
