@@ -36,7 +36,22 @@ enum Floor {
             }
         }
         let nanos = days.flatMap { $0.lines.sorted { $0.lineKey < $1.lineKey }.map(\.amount.nanos) }
-        let cRows = rows.map { $0.map { $0.map { Array($0.utf8CString) } } }
+        // Every text in one NUL-separated arena, found by offset and length
+        // (-1: NULL): the timed loop touches no Swift object, and SQLite may
+        // bind without copying (SQLITE_STATIC), since the arena outlives it.
+        let width = 27
+        var arena: [UInt8] = []
+        var offsets = [Int](repeating: -1, count: rows.count * width)
+        var lengths = [Int32](repeating: 0, count: rows.count * width)
+        for (r, row) in rows.enumerated() {
+            for (i, value) in row.enumerated() {
+                guard let value else { continue }
+                offsets[r * width + i] = arena.count
+                lengths[r * width + i] = Int32(value.utf8.count)
+                arena.append(contentsOf: value.utf8)
+                arena.append(0)
+            }
+        }
         // The row after which each transaction commits, and the first row of
         // each day: the day's constant columns are bound there only
         // (bindings survive sqlite3_reset), as the product does. Flags by
@@ -49,30 +64,34 @@ enum Floor {
             seen += write.lines.count
             if (i + 1) % max(1, batch) == 0, seen > 0 { commitAfter[seen - 1] = true }
         }
+        let dayConstant = (0...width).map { [1, 2, 3, 10, 11, 12].contains($0) }
         let clock = ContinuousClock()
         let start = clock.now
         sqlite3_exec(db, "BEGIN", nil, nil, nil)
-        let dayConstant = (0...27).map { [1, 2, 3, 10, 11, 12].contains($0) }
-        for (r, row) in cRows.enumerated() {
-            let newDay = dayStarts[r]
-            for (i, value) in row.enumerated() {
-                let index = Int32(i + 1)
-                if !newDay && dayConstant[i + 1] { continue }
-                if index == 9 {
-                    sqlite3_bind_int64(stmt, index, nanos[r])
-                } else if index == 11 {
-                    sqlite3_bind_int64(stmt, index, 1)
-                } else if let value {
-                    value.withUnsafeBufferPointer { sqlite3_bind_text(stmt, index, $0.baseAddress, Int32($0.count - 1), csqlite_transient()) }
-                } else {
-                    sqlite3_bind_null(stmt, index)
+        arena.withUnsafeBufferPointer { bytes in
+            let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+            for r in 0..<rows.count {
+                let newDay = dayStarts[r]
+                for i in 0..<width {
+                    let index = Int32(i + 1)
+                    if !newDay && dayConstant[i + 1] { continue }
+                    let cell = r * width + i
+                    if index == 9 {
+                        sqlite3_bind_int64(stmt, index, nanos[r])
+                    } else if index == 11 {
+                        sqlite3_bind_int64(stmt, index, 1)
+                    } else if offsets[cell] >= 0 {
+                        sqlite3_bind_text(stmt, index, base + offsets[cell], lengths[cell], nil)
+                    } else {
+                        sqlite3_bind_null(stmt, index)
+                    }
                 }
-            }
-            guard sqlite3_step(stmt) == SQLITE_DONE else { fatalError(String(cString: sqlite3_errmsg(db))) }
-            sqlite3_reset(stmt)
-            if commitAfter[r] {
-                sqlite3_exec(db, "COMMIT", nil, nil, nil)
-                sqlite3_exec(db, "BEGIN", nil, nil, nil)
+                guard sqlite3_step(stmt) == SQLITE_DONE else { fatalError(String(cString: sqlite3_errmsg(db))) }
+                sqlite3_reset(stmt)
+                if commitAfter[r] {
+                    sqlite3_exec(db, "COMMIT", nil, nil, nil)
+                    sqlite3_exec(db, "BEGIN", nil, nil, nil)
+                }
             }
         }
         sqlite3_exec(db, "COMMIT", nil, nil, nil)
