@@ -179,7 +179,7 @@ struct PGPartitionWriter {
                 summary.confirmedEmpty.append(write.day)
             }
             let isFinal = write.mismatch == nil && write.isFinal
-            let lines = write.lines.sorted { $0.lineKey < $1.lineKey }
+            let lines = write.linesInKeyOrder
             var total: Int64 = 0
             var previousKey: String?
             for line in lines {

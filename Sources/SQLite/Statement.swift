@@ -50,9 +50,17 @@ public final class Statement {
     /// returning: the Swift string may be gone by the time the row is stepped.
     @inline(__always)
     public func bind(_ text: String, at index: Int32) throws(SQLiteError) {
-        // The implicit String-to-pointer bridge borrows a native string's own
-        // NUL-terminated UTF-8 storage, and `utf8.count` is O(1) for it.
-        try check(sqlite3_bind_text(handle, index, text, Int32(text.utf8.count), csqlite_transient()))
+        // The UTF-8 bytes as they are, with their length: no NUL is needed,
+        // so a small (inline) string is not copied into a C string first,
+        // which the implicit String-to-pointer bridge would allocate for.
+        let rc = text.utf8.withContiguousStorageIfAvailable { bytes -> Int32 in
+            // An empty buffer may have no address, and a NULL pointer would bind NULL, not ''.
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return sqlite3_bind_text(handle, index, "", 0, csqlite_transient()) }
+            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                sqlite3_bind_text(handle, index, $0, Int32(bytes.count), csqlite_transient())
+            }
+        } ?? sqlite3_bind_text(handle, index, text, Int32(text.utf8.count), csqlite_transient())
+        try check(rc)
     }
 
     @inline(__always)

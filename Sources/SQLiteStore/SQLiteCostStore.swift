@@ -179,7 +179,7 @@ public actor SQLiteCostStore: CostStore {
 
         // Rows in primary-key order append to the B-tree instead of splitting
         // pages all over it: close to twice the insert rate.
-        let lines = write.lines.sorted { $0.lineKey < $1.lineKey }
+        let lines = write.linesInKeyOrder
         let insert = try db.cached(Self.upsertSQL)
         defer { insert.reset() }
         // Bindings survive sqlite3_reset: the day's constant columns are bound once.
@@ -201,7 +201,8 @@ public actor SQLiteCostStore: CostStore {
             try insert.bind(line.scopeID, at: 5)
             try insert.bind(line.scopeName ?? names[line.scopeID], at: 6)
             try insert.bind(line.item, at: 7)
-            try insert.bind(line.amount.text, at: 8)
+            let amount = line.amount.text
+            try insert.bind(amount, at: 8)
             try insert.bind(line.amount.nanos, at: 9)
             let d = line.dimensions
             try insert.bind(d.workspaceID, at: 13)
@@ -226,7 +227,7 @@ public actor SQLiteCostStore: CostStore {
                 summary.unchanged += 1
             } else if let old {
                 summary.updated += 1
-                if old.amount != line.amount.text {
+                if old.amount != amount {
                     try revisions.record(.changed, lineKey: line.lineKey, item: line.item, scopeID: line.scopeID, old: old, new: line.amount)
                 }
             } else {

@@ -31,6 +31,21 @@ public struct DayWrite: Sendable {
         self.isFinal = isFinal
         self.mismatch = mismatch
     }
+
+    /// The lines in `line_key` order, the order both stores write them in
+    /// (rows in primary-key order append to the B-tree; equal keys end up
+    /// adjacent, where a duplicate is caught). Already in order costs one
+    /// pass; otherwise indices are sorted, not the lines, which are large
+    /// values whose moves cost a retain and release per string.
+    public var linesInKeyOrder: [CostLine] {
+        var sorted = true
+        for i in lines.indices.dropFirst() where lines[i - 1].lineKey > lines[i].lineKey {
+            sorted = false
+            break
+        }
+        if sorted { return lines }
+        return lines.indices.sorted { lines[$0].lineKey < lines[$1].lineKey }.map { lines[$0] }
+    }
 }
 
 /// A day whose stored rows an answer would have emptied: kept until confirmed.
