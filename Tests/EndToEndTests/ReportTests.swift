@@ -8,21 +8,6 @@ import Testing
 extension EndToEnd {
     @Suite("report")
     struct Reporting {
-        /// `data-nanos` of every element carrying `marker`, keyed by its `key` attributes.
-        func figures(_ html: String, marker: String, keys: [String]) -> [String: Int64] {
-            var out: [String: Int64] = [:]
-            for chunk in html.components(separatedBy: marker).dropFirst() {
-                let tag = chunk.prefix { $0 != ">" }
-                func attribute(_ name: String) -> String? {
-                    guard let r = tag.range(of: "\(name)=\"") else { return nil }
-                    return String(tag[r.upperBound...].prefix { $0 != "\"" })
-                }
-                guard let nanos = attribute("data-nanos").flatMap({ Int64($0) }) else { continue }
-                out[keys.compactMap(attribute).joined(separator: " ")] = nanos
-            }
-            return out
-        }
-
         @Test("the monthly report's totals per org and per currency equal the database's, exactly; the page is self-contained")
         func totalsMatch() async throws {
             let today = pinnedToday
@@ -37,13 +22,13 @@ extension EndToEnd {
                         SELECT provider, org, SUM(amount_nanos) FROM costs WHERE day BETWEEN '2025-06-01' AND '2025-06-30' GROUP BY 1, 2
                         """) { ("\($0.text(0)!) \($0.text(1)!)", $0.int64(2)) })
                 }
-                #expect(figures(html, marker: "<tr class=\"org-total\"", keys: ["data-provider", "data-org"]) == expected)
+                #expect(ReportPage.figures(html, marker: "<tr class=\"org-total\"", keys: ["data-provider", "data-org"]) == expected)
                 let perCurrency = try fx.withDatabase { db in
                     Dictionary(uniqueKeysWithValues: try db.query("""
                         SELECT currency, SUM(amount_nanos) FROM costs WHERE day BETWEEN '2025-06-01' AND '2025-06-30' GROUP BY 1
                         """) { ($0.text(0)!, $0.int64(1)) })
                 }
-                #expect(figures(html, marker: "<div class=\"card\"", keys: ["data-currency"]) == perCurrency)
+                #expect(ReportPage.figures(html, marker: "<div class=\"card\"", keys: ["data-currency"]) == perCurrency)
                 // Today's days are not final: they are marked.
                 #expect(html.contains("not final"))
                 // Nothing is loaded from elsewhere.

@@ -1,23 +1,9 @@
+import ProcessHarness
 import CostModel
 import Foundation
 import Testing
 
 extension PostgresStoreTests.EndToEnd {
-    /// `data-nanos` of every element carrying `marker`, keyed by its `keys` attributes (as EndToEndTests' report test reads them).
-    static func figures(_ html: some StringProtocol, marker: String, keys: [String]) -> [String: Int64] {
-        var out: [String: Int64] = [:]
-        for chunk in String(html).components(separatedBy: marker).dropFirst() {
-            let tag = chunk.prefix { $0 != ">" }
-            func attribute(_ name: String) -> String? {
-                guard let r = tag.range(of: "\(name)=\"") else { return nil }
-                return String(tag[r.upperBound...].prefix { $0 != "\"" })
-            }
-            guard let nanos = attribute("data-nanos").flatMap({ Int64($0) }) else { continue }
-            out[keys.compactMap(attribute).joined(separator: " ")] = nanos
-        }
-        return out
-    }
-
     /// The `data-nanos` of a ranking's rows, in the page's order.
     static func ranking(_ html: String, title: String) -> [Int64] {
         guard let start = html.range(of: "<h2>\(title)</h2>") else { return [] }
@@ -41,9 +27,9 @@ extension PostgresStoreTests.EndToEnd {
             }
             let perOrg = try sums("SELECT provider, org, sum(amount_nanos) FROM costs WHERE \(june) GROUP BY 1, 2")
             #expect(perOrg.count == fx.orgs.count)
-            #expect(Self.figures(html, marker: "<tr class=\"org-total\"", keys: ["data-provider", "data-org"]) == perOrg)
+            #expect(ReportPage.figures(html, marker: "<tr class=\"org-total\"", keys: ["data-provider", "data-org"]) == perOrg)
             let perCurrency = try sums("SELECT currency, sum(amount_nanos) FROM costs WHERE \(june) GROUP BY 1")
-            #expect(Self.figures(html, marker: "<div class=\"card\"", keys: ["data-currency"]) == perCurrency)
+            #expect(ReportPage.figures(html, marker: "<div class=\"card\"", keys: ["data-currency"]) == perCurrency)
             // Each ranking's figures, top 8, grouped as the report documents (all orgs are configured).
             for (title, provider, group) in [("Top workspaces", "anthropic", "scope_id"),
                                              ("Top models", "anthropic", "coalesce(model, cost_type, item)"),
