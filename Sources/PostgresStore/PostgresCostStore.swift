@@ -106,7 +106,8 @@ public actor PostgresCostStore: CostStore {
                 try await c.query(PostgresQuery(unsafeSQL: "COMMIT"), logger: logger)
             } catch {
                 let mapped = PostgresStoreError.from(error, statement: "COMMIT", endpoint: endpoint)
-                guard mapped.isConnectionLoss else { throw mapped }
+                // A reader's lost COMMIT changed nothing: retried like any lost connection.
+                guard mapped.isConnectionLoss, !readOnly else { throw mapped }
                 throw PostgresStoreError.commitUnknown(endpoint: endpoint.description, statement: what, cause: "\(mapped)")
             }
             return value

@@ -202,6 +202,37 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a pass whose lock session the server ended stops before its next page, and the org is free for another instance")
+    func claimLost() async throws {
+        try await withStore("claim_lost") { a, schema in
+            try await a.recordAttempt(acme, at: fetched, start: day("2025-03-01"))
+            #expect(try await a.claim(acme))
+            // A restart or a failover, as far as this store can tell: every session it had is gone.
+            _ = try PGCluster.shared().psql("""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND application_name = ''
+                """)
+            let page = [DayWrite(day: day("2025-03-01"), lines: [line("a", cents: "100")], isFinal: true)]
+            do {
+                _ = try await a.replaceDays(page, for: acme, fetchedAt: fetched, cursor: nil)
+                Issue.record("a page was written without the org's lock")
+            } catch {
+                #expect("\(error)".contains("lock ended"), "\(error)")
+            }
+            #expect(try await a.lines(acme, day: day("2025-03-01")).isEmpty, "nothing was written")
+            let b = try await PostgresCostStore(endpoint: PGCluster.shared().endpoint(schema: schema), logger: testLogger)
+            // Free once the server has ended the old backend, in its own time.
+            var freed = false
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !freed && ContinuousClock.now < deadline {
+                freed = try await b.claim(acme)
+                if !freed { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            await b.close()
+            #expect(freed, "the org is free for another instance")
+        }
+    }
+
     @Test("connections killed under the store are replaced on the next call, transparently")
     func reconnects() async throws {
         try await withStore("reconnect") { store, _ in
