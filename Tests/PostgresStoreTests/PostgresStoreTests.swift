@@ -5,6 +5,7 @@ import PostgresScratch
 import PostgresStore
 import SQLiteStore
 import StorePort
+import Synchronization
 import Testing
 
 let acme = OrgKey(.anthropic, "acme")
@@ -230,6 +231,25 @@ struct PostgresStoreTests {
             }
             await b.close()
             #expect(freed, "the org is free for another instance")
+        }
+    }
+
+    @Test("a role whose DateStyle and TimeZone differ (SQL, DMY; New York) still reads and writes ISO days and UTC times")
+    func sessionSettings() async throws {
+        let cluster = try PGCluster.shared()
+        _ = try cluster.psql("ALTER ROLE \(cluster.user) SET datestyle = 'SQL, DMY'; ALTER ROLE \(cluster.user) SET timezone = 'America/New_York'")
+        defer { _ = try? cluster.psql("ALTER ROLE \(cluster.user) RESET datestyle; ALTER ROLE \(cluster.user) RESET timezone") }
+        // The role's settings are in force for new sessions: psql sees them.
+        #expect(try cluster.psql("SELECT '2025-03-01'::date::text").hasPrefix("01/03/2025"))
+        try await withStore("session") { store, _ in
+            try await store.recordAttempt(acme, at: fetched, start: day("2025-03-01"))
+            _ = try await store.replaceDays([DayWrite(day: day("2025-03-01"), lines: [line("a", cents: "100")], isFinal: true)],
+                                            for: acme, fetchedAt: fetched, cursor: CursorRule(limit: day("2025-03-05")))
+            #expect(try await store.nextDay(acme) == day("2025-03-02"))
+            #expect(try await store.lines(acme, day: day("2025-03-01")).count == 1)
+            let rows = Mutex<[[String?]]>([])
+            try await store.eachRow(of: .costs, columns: ["day", "fetched_at"], in: nil) { row in rows.withLock { $0.append(row) } }
+            #expect(rows.withLock { $0 } == [["2025-03-01", "2025-03-05T12:00:00Z"]])
         }
     }
 
