@@ -83,10 +83,9 @@ extension EndToEnd {
                 let daemon = try fx.start(["run"])
                 _ = await eventually(timeout: .seconds(30)) { try fx.count("SELECT COUNT(*) FROM sync_days") > 0 }
                 let backfill = try await fx.run(["backfill", "--from", "\(old)", "--to", "\(recent.advanced(by: -1))"])
-                let orgs = fx.orgs
-                let daemonDone = await eventually(timeout: .seconds(120)) {
-                    try orgs.allSatisfy { try fx.cursor($0.provider, $0.name)?.lastSuccessAt != nil }
-                }
+                // The daemon's own word that its pass is over: a cursor's last
+                // success could be the backfill's, with the daemon's pass still going.
+                let daemonDone = await eventually(timeout: .seconds(120)) { daemon.stderr.text.contains("pass finished") }
                 daemon.signal(SIGTERM)
                 let daemonResult = await daemon.wait(timeout: .seconds(30))
                 #expect(backfill.status == 0, "\(backfill)")
