@@ -124,6 +124,10 @@ public struct CostsyncMetrics: Sendable {
         gauge("costsync_cost_yesterday", o, Self.display(nanos: yesterdayNanos))
     }
 
+    /// A Prometheus gauge is a float by the exposition format: a display
+    /// value, made from the exact integer sum read back from the store, never
+    /// stored or summed. Whole units and nanos apart, so each converts exactly
+    /// as far as a Double can.
     static func display(nanos: Int64) -> Double {
         let (units, rest) = nanos.quotientAndRemainder(dividingBy: 1_000_000_000)
         return Double(units) + Double(rest) / 1e9

@@ -119,20 +119,6 @@ extension PostgresCostStore {
         return out
     }
 
-    /// Every row of `costs` as text (NULL as nil), `columns` of each, in key
-    /// order: what the bench's floor loads again, so it loads the same rows.
-    public func costRows(_ columns: [String]) async throws -> [[String?]] {
-        let known = Set(PGPartitionWriter.costColumns)
-        for column in columns where !known.contains(column) { throw PostgresStoreError.unexpected("no costs column '\(column)'") }
-        let select = columns.map { $0 == "day" || $0 == "amount" ? "\($0)::text" : $0 }.joined(separator: ", ")
-        let logger = logger
-        return try await run("reading costs") { c in
-            try await Self.rows(c, "SELECT \(select) FROM costs ORDER BY provider, org, day, line_key", logger: logger).map { row in
-                try row.makeRandomAccess().map { try $0.decode(String?.self) }
-            }
-        }
-    }
-
     /// How many rows a table holds (for the bench and tests).
     public func count(_ table: String) async throws -> Int {
         guard Self.copyableTables.contains(table) else { throw PostgresStoreError.unexpected("no table '\(table)'") }
@@ -149,10 +135,11 @@ extension PostgresCostStore {
         // Encoded before the clock starts, by the writer's own row encoder:
         // the floor measures the server, not this process's text encoding.
         var text = PGCopyText()
+        let fetched = fetchedAt.description
         for write in days {
             let day = write.day.description
             for line in write.lines {
-                text.costRow(line, key: org, day: day, isFinal: true, scopeName: line.scopeName, fetchedAt: fetchedAt.description)
+                text.costRow(line, key: org, day: day, isFinal: true, scopeName: line.scopeName, fetchedAt: fetched)
             }
         }
         let rows = text.rows

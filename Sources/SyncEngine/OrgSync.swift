@@ -194,9 +194,10 @@ struct OrgSync {
         let keepSince = clock.now.adding(seconds: -Int64(settings.keepFetchesDays) * 86_400)
         let fetchID = try await store.beginFetch(key, window, kind: kind, at: clock.now, keepSince: keepSince)
         let log = WindowLog()
+        let pass = WindowPass(range: window, fetchID: fetchID, log: log, rule: rule, cursorRule: cursorRule, skipped: skipped,
+                              today: today, planned: planned, tally: tally)
         do {
-            try await fetchPages(window, fetchID: fetchID, log: log, rule: rule, cursorRule: cursorRule, skipped: skipped,
-                                 today: today, planned: planned, tally: tally, logger: logger)
+            try await fetchPages(pass, logger: logger)
         } catch {
             let (ids, summary) = await log.snapshot
             try? await store.finishFetch(fetchID, at: clock.now, requestIDs: ids, summary: summary, error: describe(error))
@@ -213,13 +214,12 @@ struct OrgSync {
     /// waiting), and pages are written one at a time, in the order they came.
     /// A write that fails cancels the fetching; a fetch that fails is thrown
     /// once every page handed over before it has been written.
-    private func fetchPages(_ window: DayRange, fetchID: Int64, log: WindowLog, rule: FinalityRule, cursorRule: CursorRule,
-                            skipped: Set<Day>, today: Day, planned: Int, tally: Tally, logger: Logger) async throws {
+    private func fetchPages(_ pass: WindowPass, logger: Logger) async throws {
         let pages = AsyncThrowingChannel<[DayCosts], any Error>()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [source] in
                 do {
-                    try await source.fetch(window) { days in
+                    try await source.fetch(pass.range) { days in
                         await pages.send(days)
                         // Cancelled while waiting: the writer failed or SIGTERM came; fetch no further.
                         try Task.checkCancellation()
@@ -231,8 +231,7 @@ struct OrgSync {
                 }
             }
             for try await days in pages {
-                try await writePage(days, window: window, fetchID: fetchID, log: log, rule: rule, cursorRule: cursorRule,
-                                    skipped: skipped, today: today, planned: planned, tally: tally, logger: logger)
+                try await writePage(days, pass, logger: logger)
             }
             // A cancelled iteration ends quietly rather than throwing: the
             // fetcher's own error (CancellationError on SIGTERM) is the truth.
@@ -241,32 +240,30 @@ struct OrgSync {
         }
     }
 
-    private func writePage(_ days: [DayCosts], window: DayRange, fetchID: Int64, log: WindowLog, rule: FinalityRule,
-                           cursorRule: CursorRule, skipped: Set<Day>, today: Day, planned: Int, tally: Tally,
-                           logger: Logger) async throws {
+    private func writePage(_ days: [DayCosts], _ pass: WindowPass, logger: Logger) async throws {
         var requestIDs: [Day: String] = [:]
         let writes = days.compactMap { costs -> DayWrite? in
             // Only days asked for, and never a day the store already holds as final.
-            guard window.contains(costs.day), !skipped.contains(costs.day) else { return nil }
+            guard pass.range.contains(costs.day), !pass.skipped.contains(costs.day) else { return nil }
             requestIDs[costs.day] = costs.requestID
             return DayWrite(day: costs.day, lines: costs.lines,
-                            isFinal: rule.isFinal(costs.day, providerLocked: costs.providerLocked, today: today),
+                            isFinal: pass.rule.isFinal(costs.day, providerLocked: costs.providerLocked, today: pass.today),
                             mismatch: costs.mismatch)
         }
-        guard !writes.isEmpty else { return }
+        guard let first = writes.first, let last = writes.last else { return }
+        let pageIDs = Set(requestIDs.values)
         let summary: WriteSummary
         do {
-            summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: cursorRule, fetch: fetchID)
+            summary = try await store.replaceDays(writes, for: key, fetchedAt: clock.now, cursor: pass.cursorRule, fetch: pass.fetchID)
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw PageNotStored(cause: error, days: DayRange(writes.map(\.day).min()!, writes.map(\.day).max()!),
-                                requestIDs: Array(Set(requestIDs.values)).sorted())
+            throw PageNotStored(cause: error, days: DayRange(first.day, last.day), requestIDs: pageIDs.sorted())
         }
-        await log.add(summary, requestIDs: Set(requestIDs.values))
+        await pass.log.add(summary, requestIDs: pageIDs)
         for day in summary.finalDaysChanged {
             logger.warning("a final day changed: the provider restated it after costsync took it as settled", metadata: [
-                "day": "\(day)", "request.id": "\(requestIDs[day] ?? "-")", "fetch.id": "\(fetchID)",
+                "day": "\(day)", "request.id": "\(requestIDs[day] ?? "-")", "fetch.id": "\(pass.fetchID)",
             ])
         }
         for held in summary.held {
@@ -280,14 +277,14 @@ struct OrgSync {
                 "day": "\(day)", "request.id": "\(requestIDs[day] ?? "-")",
             ])
         }
-        let total = await tally.add(summary)
+        let total = await pass.tally.add(summary)
         metrics.rowsWritten(provider: key.provider.rawValue, org: key.org, inserted: summary.inserted,
                             updated: summary.updated, deleted: summary.deleted)
         logger.debug("days replaced", metadata: [
-            "days.from": "\(writes.first!.day)", "days.to": "\(writes.last!.day)",
+            "days.from": "\(first.day)", "days.to": "\(last.day)",
             "rows.written": "\(summary.rowsWritten)", "rows.deleted": "\(summary.deleted)",
         ])
-        progress(ProgressEvent(key: key, daysWritten: total.days, rowsSeen: total.rowsSeen, daysPlanned: planned))
+        progress(ProgressEvent(key: key, daysWritten: total.days, rowsSeen: total.rowsSeen, daysPlanned: pass.planned))
     }
 
     /// A stored day not final long after it ended means a provider never
@@ -299,6 +296,20 @@ struct OrgSync {
             "day": "\(oldest)", "max_pending_days": "\(settings.maxPendingDays)",
         ])
     }
+}
+
+/// One window's fetch, as each of its pages is written: what the pages are
+/// checked against and where their outcome is collected.
+private struct WindowPass: Sendable {
+    let range: DayRange
+    let fetchID: Int64
+    let log: WindowLog
+    let rule: FinalityRule
+    let cursorRule: CursorRule
+    let skipped: Set<Day>
+    let today: Day
+    let planned: Int
+    let tally: Tally
 }
 
 /// A page the store refused (a full disk, a lost database): the store's own

@@ -38,17 +38,8 @@ struct BackfillBench: AsyncParsableCommand {
         try world.costsyncConfigTOML(baseURL: simulator.baseURL, database: database).write(to: config, atomically: true, encoding: .utf8)
 
         let first = today.advanced(by: -(days - 1))
-        var env = ProcessInfo.processInfo.environment
-        for (name, value) in world.credentialEnvironment() { env[name] = value }
-        env["COSTSYNC_NOW"] = "\(today)T12:00:00Z"
-        // The figure holds without the units' MALLOC_ARENA_MAX belt.
-        env["MALLOC_ARENA_MAX"] = nil
-        let start = ContinuousClock.now
-        let child = try await Child.run(binary, ["backfill", "--config", config.path, "--from", "\(first)", "--to", "\(today)",
-                                                 "--log-level", "warning"], environment: env)
-        let elapsed = ContinuousClock.now - start
+        let (child, elapsed) = try await Child.backfill(binary, config: config.path, world: world, DayRange(first, today))
         try await simulator.shutdown()
-        guard child.status == 0 else { throw ValidationError("costsync backfill failed (wait status \(child.status))") }
 
         let store = try SQLiteCostStore(path: database)
         let rows = try await store.withConnection { try $0.query("SELECT count(*) FROM costs") { Int($0.int64(0)) }.first ?? 0 }
@@ -57,12 +48,30 @@ struct BackfillBench: AsyncParsableCommand {
         if !noFloor {
             // The floor inserts the very rows costsync stored, read back now,
             // committing every 31 days as a backfill page does.
-            let stored = try StoredRows.sqlite(database)
+            let stored = try await StoredRows.read(store)
             let floor = try Floor.best(stored, org: OrgKey(.anthropic, "floor"), directory: dir)
             print("floor: \(Int(floor)) rows/s (the same rows: raw C API, one prepared statement, a transaction per 31 days; best of 3)")
             line += " = \(String(format: "%.2f", ours / floor))× floor"
         }
         print(line)
+    }
+}
+
+extension Child {
+    /// The real `costsync backfill` of `days` against the simulator's
+    /// `world`, timed from spawn to exit; a failed run is an error.
+    static func backfill(_ binary: String, config: String, world: SimulatorWorld, _ days: DayRange) async throws -> (Child, Duration) {
+        var env = ProcessInfo.processInfo.environment
+        for (name, value) in world.credentialEnvironment() { env[name] = value }
+        env["COSTSYNC_NOW"] = "\(days.last)T12:00:00Z"
+        // The figure holds without the units' MALLOC_ARENA_MAX belt.
+        env["MALLOC_ARENA_MAX"] = nil
+        let start = ContinuousClock.now
+        let child = try await run(binary, ["backfill", "--config", config, "--from", "\(days.first)", "--to", "\(days.last)",
+                                           "--log-level", "warning"], environment: env)
+        let elapsed = ContinuousClock.now - start
+        guard child.status == 0 else { throw ValidationError("costsync backfill failed (wait status \(child.status))") }
+        return (child, elapsed)
     }
 }
 

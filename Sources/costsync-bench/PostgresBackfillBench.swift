@@ -31,16 +31,8 @@ enum PostgresBackfillBench {
         try toml.write(to: config, atomically: true, encoding: .utf8)
 
         let first = today.advanced(by: -(days - 1))
-        var env = ProcessInfo.processInfo.environment
-        for (name, value) in world.credentialEnvironment() { env[name] = value }
-        env["COSTSYNC_NOW"] = "\(today)T12:00:00Z"
-        env["MALLOC_ARENA_MAX"] = nil
-        let start = ContinuousClock.now
-        let child = try await Child.run(binary, ["backfill", "--config", config.path, "--from", "\(first)", "--to", "\(today)",
-                                                 "--log-level", "warning"], environment: env)
-        let elapsed = ContinuousClock.now - start
+        let (child, elapsed) = try await Child.backfill(binary, config: config.path, world: world, DayRange(first, today))
         try await simulator.shutdown()
-        guard child.status == 0 else { throw ValidationError("costsync backfill failed (wait status \(child.status))") }
 
         var logger = Logger(label: "costsync.bench")
         logger.logLevel = .warning
@@ -53,7 +45,7 @@ enum PostgresBackfillBench {
         if !noFloor {
             // The floor loads the very rows costsync stored, read back now.
             let reader = try await PostgresCostStore(endpoint: cluster.endpoint(schema: "bench"), logger: logger)
-            let workload = try StoredRows.days(try await reader.costRows(StoredRows.columns))
+            let workload = try await StoredRows.read(reader)
             await reader.close()
             // The best of three, each into a schema of its own: a floor is the fastest this machine did the work.
             var floor = 0.0

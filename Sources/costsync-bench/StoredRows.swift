@@ -1,24 +1,23 @@
 import CostModel
-import SQLite
 import StorePort
+import Synchronization
 
 /// The rows the product stored in a backfill, read back as the floor's input:
 /// a floor loads the same rows (the simulator's, as costsync normalized them),
 /// not a look-alike workload, so the two figures divide the same work.
 enum StoredRows {
-    /// The `costs` columns a `CostLine` comes back from, in `line(_:)`'s order.
+    /// The `costs` columns a `CostLine` comes back from, in the order `days(_:)` reads them.
     static let columns = ["day", "line_key", "scope_id", "scope_name", "item", "amount",
                           "workspace_id", "description", "cost_type", "model", "token_type", "context_window", "service_tier",
                           "inference_geo", "entity_type", "entity_id", "entity_name", "service_id", "data_warehouse_id", "metric",
                           "x_extras"]
 
-    /// Every stored line of the database at `path`, by day in key order.
-    static func sqlite(_ path: String) throws -> [DayWrite] {
-        let db = try Connection(path: path)
-        let rows = try db.query("SELECT \(columns.joined(separator: ", ")) FROM costs ORDER BY provider, org, day, line_key") { s in
-            (0..<Int32(columns.count)).map { s.text($0) }
-        }
-        return try days(rows)
+    /// Every stored line, by day in key order, read through the export port,
+    /// so either store hands the floor its rows as the same text.
+    static func read(_ store: any ExportReader) async throws -> [DayWrite] {
+        let rows = Mutex<[[String?]]>([])
+        try await store.eachRow(of: .costs, columns: columns, in: nil) { row in rows.withLock { $0.append(row) } }
+        return try days(rows.withLock { $0 })
     }
 
     /// Rows of `columns` as text (NULL as nil), in day order, grouped into days.
